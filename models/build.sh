@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Rebuild the bundled model from public data: train, export (int8 QDQ), fit the checks, evaluate, write the
+# manifest and metrics, rebuild the test fixtures. Usage: models/build.sh [DATA_DIR] (default ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="$(realpath "${1:-${XRAY_DATA:-../shared/data}}")"
+VENV="${VENV:-../venv-xray-train}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r models/requirements.txt
+fi
+PY="$VENV/bin/python"
+export PYTHONUNBUFFERED=1
+(cd models/training && "$PY" train.py --data "$DATA" --out ../build --epochs 9)
+(cd models/training && "$PY" export.py --data "$DATA" --build ../build --out ..)
+(cd models/training && "$PY" make_fixtures.py --data "$DATA" --model ../xray-reader.onnx --out ../../tests/fixtures)
+echo "done: models/xray-reader.onnx, models/xray-reader.manifest.json, models/metrics.json, tests/fixtures/"

@@ -1,0 +1,61 @@
+"""Loading ../shared/data and the patient-level split shared by training, export and evaluation."""
+import csv
+import hashlib
+import os
+
+import cv2
+import numpy as np
+
+MAX_SIDE = 320  # images are cached at most this large; the model sees 224
+
+
+def is_validation(source, patient, percent):
+    """Deterministic patient-level split: a patient is in validation iff its hash falls under `percent`."""
+    h = hashlib.sha256(f"{source}:{patient}".encode()).digest()
+    return int.from_bytes(h[:4], "little") % 100 < percent
+
+
+VAL_PERCENT = {"kermany": 15, "nih": 25}
+
+
+def load_records(data_dir):
+    recs = []
+    for source in ("kermany", "nih"):
+        with open(os.path.join(data_dir, f"{source}.csv")) as f:
+            for row in csv.DictReader(f):
+                recs.append({
+                    "source": source,
+                    "path": os.path.join(data_dir, row["path"]),
+                    "rel": row["path"],
+                    "label": 1 if row["label"] == "PNEUMONIA" else 0,
+                    "patient": row["patient"],
+                    "bbox": row.get("bbox_xywh", ""),
+                    "val": is_validation(source, row["patient"], VAL_PERCENT[source]),
+                })
+    return recs
+
+
+def read_grey(path, max_side=MAX_SIDE):
+    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise IOError(f"cannot read {path}")
+    h, w = img.shape
+    s = max_side / max(h, w)
+    if s < 1:
+        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def percentile_normalise(grey, low=1.0, high=99.0):
+    """Map the image's [low, high] percentiles to [0, 1] and clip: exposure-invariant, as in the reader."""
+    g = grey.astype(np.float32)
+    lo, hi = np.percentile(g, [low, high])
+    if hi - lo < 1e-3:
+        return np.zeros_like(g)
+    return np.clip((g - lo) / (hi - lo), 0, 1)
+
+
+def to_input(grey, size=224):
+    """grey uint8/float (any size) -> float32 [size, size] in [0, 1], exactly the reader's preprocessing."""
+    g = cv2.resize(grey.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return percentile_normalise(g).astype(np.float32)

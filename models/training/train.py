@@ -1,0 +1,173 @@
+"""Train the reader's model on ../shared/data. Prints progress; writes a checkpoint to --out."""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+import data
+import net
+import photo_sim
+
+SIZE = 224
+
+
+def augment(rng, grey):
+    """One training view of a film: a simulated phone photo (flattened with corner error) or a scan."""
+    r = rng.random()
+    if r < 0.45:
+        photo, quad = photo_sim.photograph(rng, grey)
+        if rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
+            g = photo_sim.to_grey(photo)
+        else:
+            h, w = grey.shape
+            g = photo_sim.to_grey(photo_sim.flatten(rng, photo, quad, (h, w), jitter=rng.uniform(0, 0.05)))
+    else:
+        g = photo_sim.degrade(rng, grey.astype(np.float32))
+    g = g.astype(np.float32)
+    # geometry: small rotation / scale / shift, random crop, flip
+    h, w = g.shape
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-10, 10), rng.uniform(0.9, 1.15))
+    M[:, 2] += rng.uniform(-0.06, 0.06, 2) * np.array([w, h])
+    g = cv2.warpAffine(g, M, (w, h), borderMode=cv2.BORDER_REFLECT)
+    if rng.random() < 0.5:
+        g = g[:, ::-1]
+    if rng.random() < 0.3:  # resolution loss
+        s = rng.uniform(0.3, 0.7)
+        small = cv2.resize(g, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
+        g = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    x = data.to_input(g, SIZE)
+    x = np.clip(x ** rng.uniform(0.8, 1.25), 0, 1)
+    return x.astype(np.float32)
+
+
+import cv2  # noqa: E402  (after augment's definition for readability)
+
+
+class TrainSet(torch.utils.data.Dataset):
+    """Balanced draw: each item picks a (source, label) cell uniformly, then an image in it."""
+
+    def __init__(self, images, labels, sources, n, seed):
+        self.images, self.n, self.seed = images, n, seed
+        self.cells = [np.flatnonzero((sources == s) & (labels == l)) for s in (0, 1) for l in (0, 1)]
+        self.labels = labels
+        self.epoch = 0
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        cell = self.cells[rng.integers(4)]
+        j = cell[rng.integers(len(cell))]
+        x = augment(rng, self.images[j])
+        rot, inv = 0, 0
+        if rng.random() < 0.3:
+            rot = int(rng.integers(1, 4))
+            x = np.rot90(x, -rot)  # rot * 90 degrees clockwise
+        if rng.random() < 0.2:
+            inv = 1
+            x = 1.0 - x
+        return (torch.from_numpy(np.ascontiguousarray(x))[None], float(self.labels[j]), rot, float(inv))
+
+
+def evaluate(model, xs, batch=64):
+    model.eval()
+    probs, rots, invs = [], [], []
+    with torch.no_grad():
+        for i in range(0, len(xs), batch):
+            x = torch.from_numpy(np.stack(xs[i:i + batch]).astype(np.float32))[:, None].contiguous(memory_format=torch.channels_last)
+            p, _, o, inv, _ = model(x)
+            probs.append(p[:, 0].numpy())
+            rots.append(o.numpy())
+            invs.append(inv[:, 0].numpy())
+    return np.concatenate(probs), np.concatenate(rots), np.concatenate(invs)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
+    ap.add_argument("--out", default="models/build")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--per-epoch", type=int, default=2400)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--output-stride", type=int, default=16, choices=[16, 32],
+                    help="16 gives a 14x14 CAM at 224 px (dilated last stages), 32 a 7x7 one")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+
+    t0 = time.time()
+    recs = data.load_records(args.data)
+    train = [r for r in recs if not r["val"]]
+    val = [r for r in recs if r["val"]]
+    images = [data.read_grey(r["path"]) for r in train]
+    labels = np.array([r["label"] for r in train])
+    sources = np.array([0 if r["source"] == "kermany" else 1 for r in train])
+    val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
+    val_y = np.array([r["label"] for r in val])
+    val_s = np.array([r["source"] for r in val])
+    print(f"loaded {len(train)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
+
+    model = net.XrayNet(net.load_imagenet_backbone(), output_stride=args.output_stride)
+    model = model.to(memory_format=torch.channels_last)
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(vars(args), f)
+    # freeze the stem and the first two stages (generic edges/textures at 112 and 56 px): halves backward cost
+    frozen = [model.backbone._conv_stem, model.backbone._bn0] + list(model.backbone._blocks[:3])
+    for m in frozen:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    ds = TrainSet(images, labels, sources, args.per_epoch, args.seed)
+    steps = args.epochs * (args.per_epoch // args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
+
+    for epoch in range(args.epochs):
+        ds.epoch = epoch
+        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=1, drop_last=True,
+                                             persistent_workers=False)
+        model.train()
+        for m in frozen:
+            m.eval()
+        te, tot, n = time.time(), 0.0, 0
+        for step, (x, y, rot, inv) in enumerate(loader):
+            x = x.float().contiguous(memory_format=torch.channels_last)
+            logits, _, orient, inv_logit, _ = model.raw(x)
+            canonical = (rot == 0) & (inv == 0)
+            loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
+                if canonical.any() else logits.sum() * 0
+            loss = loss_f + 0.3 * F.cross_entropy(orient, rot) + \
+                0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot, n = tot + loss.item(), n + 1
+            if step % 25 == 0:
+                print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
+                      f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
+        p, o, iv = evaluate(model, val_x)
+        msg = []
+        for s in ("kermany", "nih"):
+            k = val_s == s
+            msg.append(f"{s} AUROC {roc_auc_score(val_y[k], p[k]):.4f}")
+        print(f"epoch {epoch + 1}/{args.epochs} loss {tot / n:.4f} | " + " | ".join(msg) +
+              f" | upright {np.mean(o.argmax(1) == 0):.3f} | not-inverted {np.mean(iv < 0.5):.3f} "
+              f"| {time.time() - te:.0f}s", flush=True)
+        torch.save(model.state_dict(), os.path.join(args.out, "model.pt"))
+    print(f"training done in {(time.time() - t0) / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+//! `xray-reader-serve`: a small static server for `www/` on 127.0.0.1 (PORT, default 8080), with the
+//! headers the page needs: correct MIME types (wasm), a Content-Security-Policy that forbids remote
+//! connections, and cross-origin isolation. Standard library only; for local use and kiosks.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Component, Path, PathBuf};
+
+fn mime(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "webmanifest" => "application/json",
+        "wasm" => "application/wasm",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "onnx" => "application/octet-stream",
+        "md" | "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut line = String::new();
+    let mut reader = BufReader::new(s.try_clone()?);
+    reader.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("/");
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+    let rel = PathBuf::from(path.trim_start_matches('/'));
+    let safe = rel.components().all(|c| matches!(c, Component::Normal(_)));
+    let mut file = root.join(&rel);
+    if file.is_dir() {
+        file = file.join("index.html");
+    }
+    let headers = "Content-Security-Policy: default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+                   connect-src 'self'; img-src 'self' blob: data:; style-src 'self'; worker-src 'self' blob:\r\n\
+                   Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n\
+                   X-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\nConnection: close\r\n";
+    if method != "GET" && method != "HEAD" {
+        write!(s, "HTTP/1.1 405 Method Not Allowed\r\n{headers}Content-Length: 0\r\n\r\n")?;
+        return Ok(());
+    }
+    match (safe, std::fs::read(&file)) {
+        (true, Ok(body)) => {
+            write!(s, "HTTP/1.1 200 OK\r\n{headers}Content-Type: {}\r\nContent-Length: {}\r\n\r\n", mime(&file), body.len())?;
+            if method == "GET" {
+                s.write_all(&body)?;
+            }
+        }
+        _ => {
+            let body = b"not found";
+            write!(s, "HTTP/1.1 404 Not Found\r\n{headers}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len())?;
+            s.write_all(body)?;
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let root = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("www"));
+    let port: u16 = match std::env::var("PORT").ok().map(|p| p.parse()) {
+        None => 8080,
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            eprintln!("xray-reader-serve: PORT is not a port number: {e}");
+            std::process::exit(2);
+        }
+    };
+    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("xray-reader-serve: cannot listen on 127.0.0.1:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("Serving {} at http://127.0.0.1:{port}/ (Ctrl-C to stop)", root.display());
+    for stream in listener.incoming().flatten() {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            let _ = respond(stream, &root);
+        });
+    }
+}

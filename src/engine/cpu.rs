@@ -1,0 +1,111 @@
+//! The CPU engine: tract running the ONNX file (int8 QDQ weights are folded to f32 at load).
+
+use tract_onnx::prelude::*;
+
+use super::{Engine, RawOutputs};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+
+pub struct CpuEngine {
+    plan: std::sync::Arc<TypedRunnableModel>,
+    shape: [usize; 4],
+    findings: usize,
+    orientations: usize,
+}
+
+impl CpuEngine {
+    /// Load and optimise the ONNX model; the caller has already verified its checksum.
+    pub fn new(onnx: &[u8], manifest: &Manifest) -> Result<CpuEngine> {
+        let mismatch = |e: TractError| Error::ModelMismatch(format!("{e:#}"));
+        let i = &manifest.input;
+        let shape = [1, i.channels as usize, i.height as usize, i.width as usize];
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(onnx))
+            .map_err(|e| Error::ModelMismatch(format!("not a loadable ONNX model: {e:#}")))?;
+        let input_names: Vec<String> =
+            model.input_outlets().map_err(mismatch)?.iter().map(|o| model.node(o.node).name.clone()).collect();
+        if input_names != [i.name.clone()] {
+            return Err(Error::ModelMismatch(format!(
+                "model inputs are {input_names:?}, manifest expects [{:?}]",
+                i.name
+            )));
+        }
+        let o = &manifest.outputs;
+        let wanted = [&o.probabilities, &o.cam, &o.orientation, &o.inverted, &o.embedding];
+        model
+            .select_outputs_by_name(wanted.iter().map(|s| s.as_str()))
+            .map_err(|e| Error::ModelMismatch(format!("outputs named in the manifest: {e:#}")))?;
+        model.set_input_fact(0, f32::fact(shape).into()).map_err(mismatch)?;
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| Error::ModelMismatch(format!("cannot prepare the model: {e:#}")))?;
+        let engine = CpuEngine {
+            plan,
+            shape,
+            findings: manifest.findings.len(),
+            orientations: manifest.orientation.classes_deg_clockwise.len(),
+        };
+        // One run on a blank input proves the output shapes agree with the manifest before any user image.
+        engine.infer(&vec![0.5; shape.iter().product()])?;
+        Ok(engine)
+    }
+}
+
+impl Engine for CpuEngine {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
+        let n: usize = self.shape.iter().product();
+        if input.len() != n {
+            return Err(Error::Inference(format!("input has {} values, expected {n}", input.len())));
+        }
+        let tensor = tract_ndarray::Array4::from_shape_vec(self.shape, input.to_vec())
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let out = self
+            .plan
+            .run(tvec!(Tensor::from(tensor).into()))
+            .map_err(|e| Error::Inference(format!("{e:#}")))?;
+        let get = |k: usize, what: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+            let t = out[k].to_plain_array_view::<f32>().map_err(|e| {
+                Error::ModelMismatch(format!("output `{what}` is not f32: {e:#}"))
+            })?;
+            Ok((t.shape().to_vec(), t.iter().copied().collect()))
+        };
+        let (ps, probabilities) = get(0, "probabilities")?;
+        let (cs, cam) = get(1, "cam")?;
+        let (os, orientation) = get(2, "orientation")?;
+        let (is, inverted) = get(3, "inverted")?;
+        let (_, embedding) = get(4, "embedding")?;
+        let f = self.findings;
+        let shape_err = |what: &str, s: &[usize]| {
+            Err(Error::ModelMismatch(format!("output `{what}` has shape {s:?}, inconsistent with the manifest")))
+        };
+        if ps != [1, f] {
+            return shape_err("probabilities", &ps);
+        }
+        if cs.len() != 4 || cs[0] != 1 || cs[1] != f || cs[2] == 0 || cs[3] == 0 {
+            return shape_err("cam", &cs);
+        }
+        if os != [1, self.orientations] {
+            return shape_err("orientation", &os);
+        }
+        if is.iter().product::<usize>() != 1 {
+            return shape_err("inverted", &is);
+        }
+        if [&probabilities, &cam, &orientation, &inverted, &embedding].iter().any(|v| v.iter().any(|x| !x.is_finite())) {
+            return Err(Error::Inference("the model produced non-finite values".into()));
+        }
+        Ok(RawOutputs {
+            probabilities,
+            cam,
+            cam_height: cs[2],
+            cam_width: cs[3],
+            orientation,
+            inverted: inverted[0],
+            embedding,
+        })
+    }
+}

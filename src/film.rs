@@ -1,0 +1,297 @@
+//! Film: find the radiograph inside a photo (film on a lightbox, window or monitor, background around it),
+//! and flatten it with a perspective warp. Bare radiographs pass through untouched.
+//!
+//! Method: on a small copy of the photo, grow the background inwards from the image border through
+//! pixels whose colour changes smoothly (a room, a desk, a lightbox surround), take the largest remaining
+//! blob, fit the largest-area quadrilateral to its convex hull, and accept it only if its four edges are
+//! straight, high-contrast boundaries with background outside. Anything less certain passes through.
+
+use image::{GrayImage, Luma, RgbImage, imageops};
+use imageproc::contours::{BorderType, find_contours};
+use imageproc::geometric_transformations::{Border, Interpolation, warp_into};
+use imageproc::geometry::{approximate_polygon_dp, arc_length, convex_hull};
+use imageproc::point::Point;
+
+use crate::geometry::{self, Quad};
+
+/// Detection runs on a copy of the photo with this long side.
+const DETECT_SIDE: u32 = 256;
+/// The flattened film is at most this many pixels on its long side (the model needs far fewer).
+pub const FILM_MAX_SIDE: u32 = 1024;
+
+/// The flattened radiograph and where it came from.
+pub struct Film {
+    pub image: RgbImage,
+    /// Corners of the film in input-image pixels (TL, TR, BR, BL of `image`).
+    pub corners: Quad,
+    /// True when a film boundary was found in the photo (false: passed through or given by the caller).
+    pub detected: bool,
+}
+
+/// Find the film's corners in input pixels; None when the image should be read as it is.
+pub fn detect(input: &RgbImage) -> Option<Quad> {
+    let (w, h) = input.dimensions();
+    let s = DETECT_SIDE as f32 / w.max(h) as f32;
+    let (sw, sh) = (((w as f32 * s).round() as u32).max(8), ((h as f32 * s).round() as u32).max(8));
+    let small = imageops::blur(&imageops::thumbnail(input, sw, sh), 1.0);
+    // A low-contrast film edge lets a tolerant fill leak into the film; retry with finer tolerances.
+    let quad = [7u8, 4, 2].into_iter().find_map(|tol| quad_for_tolerance(&small, tol))?;
+    let inv = 1.0 / s;
+    let mut q = quad.map(|[x, y]| [x * inv, y * inv]);
+    for p in q.iter_mut() {
+        p[0] = p[0].clamp(0.0, w as f32);
+        p[1] = p[1].clamp(0.0, h as f32);
+    }
+    Some(q)
+}
+
+fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Quad> {
+    let (sw, sh) = small.dimensions();
+    let background = grow_background(small, tol);
+    let bg_count = background.pixels().filter(|p| p[0] > 0).count();
+    let total = (sw * sh) as usize;
+    debug(format_args!("tolerance {tol}: background {bg_count} of {total}"));
+    if bg_count < total / 20 || bg_count > total * 9 / 10 {
+        return None;
+    }
+    let mut fg = GrayImage::from_fn(sw, sh, |x, y| Luma([if background.get_pixel(x, y)[0] > 0 { 0 } else { 255 }]));
+    fg = imageproc::morphology::open(&fg, imageproc::distance_transform::Norm::LInf, 2);
+    let contour = find_contours::<i32>(&fg)
+        .into_iter()
+        .filter(|c| c.border_type == BorderType::Outer && c.points.len() >= 8)
+        .max_by(|a, b| {
+            imageproc::geometry::contour_area(&a.points).total_cmp(&imageproc::geometry::contour_area(&b.points))
+        })?;
+    let blob_area = imageproc::geometry::contour_area(&contour.points) as f32;
+    if blob_area < 0.10 * total as f32 {
+        return None;
+    }
+    let hull = convex_hull(contour.points.clone());
+    let eps = 0.01 * arc_length(&hull, true);
+    let poly = approximate_polygon_dp(&hull, eps, true);
+    let quad = max_area_quad(&poly)?;
+    let support = edge_support(&quad, &background);
+    debug(format_args!("blob {blob_area} poly {} quad {quad:?} area {} support {support}", poly.len(), geometry::area(&quad)));
+    if !geometry::is_convex(&quad, 45.0) || blob_area < 0.85 * geometry::area(&quad) || support < 0.7 {
+        return None;
+    }
+    Some(quad)
+}
+
+fn debug(args: std::fmt::Arguments) {
+    if std::env::var_os("XRAY_DEBUG_FILM").is_some() {
+        eprintln!("film: {args}");
+    }
+}
+
+/// Background mask (255) grown from every border pixel. A pixel joins when it differs from its grown
+/// neighbour by at most `tol` per channel and from the colour the fill carries along its path (a slow
+/// moving average, which follows lighting gradients but not the ramp of a blurred edge) by at most 3*tol.
+fn grow_background(img: &RgbImage, tol: u8) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let mut mask = GrayImage::new(w, h);
+    let mut carried = vec![[0f32; 3]; (w * h) as usize];
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    for x in 0..w {
+        stack.push((x, 0));
+        stack.push((x, h - 1));
+    }
+    for y in 0..h {
+        stack.push((0, y));
+        stack.push((w - 1, y));
+    }
+    for &(x, y) in &stack {
+        mask.put_pixel(x, y, Luma([255]));
+        let p = img.get_pixel(x, y);
+        carried[(y * w + x) as usize] = [p[0] as f32, p[1] as f32, p[2] as f32];
+    }
+    let far = 3.0 * tol as f32;
+    while let Some((x, y)) = stack.pop() {
+        let p = *img.get_pixel(x, y);
+        let c = carried[(y * w + x) as usize];
+        let neighbours = [(x.wrapping_sub(1), y), (x + 1, y), (x, y.wrapping_sub(1)), (x, y + 1)];
+        for (nx, ny) in neighbours {
+            if nx >= w || ny >= h || mask.get_pixel(nx, ny)[0] > 0 {
+                continue;
+            }
+            let q = img.get_pixel(nx, ny);
+            let near = (0..3).all(|k| p[k].abs_diff(q[k]) <= tol);
+            if near && (0..3).all(|k| (q[k] as f32 - c[k]).abs() <= far) {
+                mask.put_pixel(nx, ny, Luma([255]));
+                carried[(ny * w + nx) as usize] = [0, 1, 2].map(|k| 0.85 * c[k] + 0.15 * q[k] as f32);
+                stack.push((nx, ny));
+            }
+        }
+    }
+    mask
+}
+
+/// Largest-area quadrilateral with vertices among the polygon's (few, after simplification) vertices.
+fn max_area_quad(poly: &[Point<i32>]) -> Option<Quad> {
+    let n = poly.len();
+    if n < 4 || n > 40 {
+        return None;
+    }
+    let p: Vec<[f32; 2]> = poly.iter().map(|p| [p.x as f32, p.y as f32]).collect();
+    let mut best = (0.0f32, [0usize; 4]);
+    for a in 0..n {
+        for b in a + 1..n {
+            for c in b + 1..n {
+                for d in c + 1..n {
+                    let ar = geometry::area(&[p[a], p[b], p[c], p[d]]);
+                    if ar > best.0 {
+                        best = (ar, [a, b, c, d]);
+                    }
+                }
+            }
+        }
+    }
+    let [a, b, c, d] = best.1;
+    Some(geometry::order_corners([p[a], p[b], p[c], p[d]]))
+}
+
+/// Mean over the best three edges of the fraction of points along the edge with background just outside
+/// and film just inside: straight, clean boundaries score near 1; a body outline or a texture does not.
+fn edge_support(q: &Quad, background: &GrayImage) -> f32 {
+    let (w, h) = background.dimensions();
+    let cx = q.iter().map(|p| p[0]).sum::<f32>() / 4.0;
+    let cy = q.iter().map(|p| p[1]).sum::<f32>() / 4.0;
+    let is_bg = |x: f32, y: f32| -> Option<bool> {
+        if x < 0.0 || y < 0.0 || x >= w as f32 || y >= h as f32 {
+            return None;
+        }
+        Some(background.get_pixel(x as u32, y as u32)[0] > 0)
+    };
+    let mut scores: Vec<f32> = (0..4)
+        .map(|i| {
+            let a = q[i];
+            let b = q[(i + 1) % 4];
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let len = (dx * dx + dy * dy).sqrt().max(1e-3);
+            let (mut nx, mut ny) = (-dy / len, dx / len);
+            let (mx, my) = ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0);
+            if nx * (mx - cx) + ny * (my - cy) < 0.0 {
+                nx = -nx;
+                ny = -ny;
+            }
+            let samples = 32;
+            let mut good = 0;
+            for k in 1..samples {
+                let t = k as f32 / samples as f32;
+                let (x, y) = (a[0] + dx * t, a[1] + dy * t);
+                let outside = is_bg(x + 3.0 * nx, y + 3.0 * ny);
+                let inside = is_bg(x - 3.0 * nx, y - 3.0 * ny);
+                if outside == Some(true) && inside == Some(false) {
+                    good += 1;
+                }
+            }
+            good as f32 / (samples - 1) as f32
+        })
+        .collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    scores[..3].iter().sum::<f32>() / 3.0
+}
+
+/// Flatten the quad of `input` into an upright rectangle whose size follows the quad's side lengths.
+pub fn flatten(input: &RgbImage, corners: &Quad) -> RgbImage {
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let mut fw = (d(corners[0], corners[1]) + d(corners[3], corners[2])) / 2.0;
+    let mut fh = (d(corners[0], corners[3]) + d(corners[1], corners[2])) / 2.0;
+    let scale = (FILM_MAX_SIDE as f32 / fw.max(fh)).min(1.0);
+    fw = (fw * scale).round().max(8.0);
+    fh = (fh * scale).round().max(8.0);
+    // Sample from a copy at about twice the film's output resolution, so the warp does not alias detail.
+    let (w, h) = input.dimensions();
+    let shrink = 2.0 * scale;
+    let (src, k) = if shrink < 0.9 {
+        let (tw, th) = (((w as f32) * shrink).round().max(8.0) as u32, ((h as f32) * shrink).round().max(8.0) as u32);
+        (imageops::thumbnail(input, tw, th), tw as f32 / w as f32)
+    } else {
+        (input.clone(), 1.0)
+    };
+    let q = corners.map(|[x, y]| [x * k, y * k]);
+    let mut out = RgbImage::new(fw as u32, fh as u32);
+    match geometry::film_to_input(&q, fw, fh) {
+        Some(p) => warp_into(&src, p.invert(), Interpolation::Bilinear, Border::Replicate, &mut out),
+        None => return imageops::thumbnail(input, fw as u32, fh as u32),
+    }
+    out
+}
+
+/// The read's film: the caller's corners, else a detected film, else the whole image.
+pub fn find(input: &RgbImage, corners: Option<Quad>) -> Film {
+    let (w, h) = input.dimensions();
+    if let Some(c) = corners {
+        return Film { image: flatten(input, &c), corners: c, detected: false };
+    }
+    match detect(input) {
+        Some(c) => Film { image: flatten(input, &c), corners: c, detected: true },
+        None => {
+            let full = geometry::rect_quad(w as f32, h as f32);
+            let image = if w.max(h) > FILM_MAX_SIDE {
+                let s = FILM_MAX_SIDE as f32 / w.max(h) as f32;
+                imageops::thumbnail(input, ((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1))
+            } else {
+                input.clone()
+            };
+            Film { image, corners: full, detected: false }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    /// A grey "film" with structure, projected onto a coloured gradient background at `quad`.
+    fn photo(quad: Quad) -> RgbImage {
+        let (w, h) = (600u32, 800u32);
+        let film = RgbImage::from_fn(300, 400, |x, y| {
+            // structure at several scales, like ribs and lungs, plus grain
+            let grain = ((x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) % 31) as f32 - 15.0;
+            let v = 120.0 + 50.0 * (x as f32 / 9.0).sin() * (y as f32 / 11.0).cos() + 30.0 * (y as f32 / 60.0).sin() + grain;
+            let v = v.clamp(0.0, 255.0) as u8;
+            Rgb([v, v, v])
+        });
+        let mut out = RgbImage::from_fn(w, h, |x, y| Rgb([(60 + x / 10) as u8, (90 + y / 20) as u8, 150]));
+        let p = geometry::film_to_input(&quad, 300.0, 400.0).unwrap();
+        let inv = p.invert();
+        for y in 0..h {
+            for x in 0..w {
+                let [u, v] = geometry::map(&inv, x as f32 + 0.5, y as f32 + 0.5);
+                if (0.0..300.0).contains(&u) && (0.0..400.0).contains(&v) {
+                    out.put_pixel(x, y, *film.get_pixel(u as u32, v as u32));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn finds_a_tilted_film_on_a_background() {
+        let truth = [[130.0, 110.0], [470.0, 150.0], [440.0, 690.0], [100.0, 640.0]];
+        let found = detect(&photo(truth)).expect("film detected");
+        for (a, b) in found.iter().zip(truth.iter()) {
+            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+            assert!(d < 12.0, "corner {a:?} vs {b:?}");
+        }
+        let film = find(&photo(truth), None);
+        assert!(film.detected);
+        let (fw, fh) = film.image.dimensions();
+        assert!(fh > fw, "portrait film stays portrait ({fw}x{fh})");
+    }
+
+    #[test]
+    fn a_bare_radiograph_passes_through() {
+        let img = RgbImage::from_fn(400, 500, |x, y| {
+            let v = (100.0 + 90.0 * ((x as f32 / 13.0).sin() * (y as f32 / 29.0).cos())) as u8;
+            Rgb([v, v, v])
+        });
+        assert!(detect(&img).is_none());
+        let film = find(&img, None);
+        assert!(!film.detected);
+        assert_eq!(film.corners, geometry::rect_quad(400.0, 500.0));
+        assert_eq!(film.image.dimensions(), (400, 500));
+    }
+}

@@ -1,0 +1,149 @@
+//! The model manifest: every model-specific fact the reader needs, read from JSON next to the ONNX file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub name: String,
+    pub version: String,
+    /// Lower-case hex sha256 of the ONNX file.
+    pub sha256: String,
+    pub input: InputSpec,
+    pub outputs: OutputNames,
+    pub findings: Vec<FindingSpec>,
+    pub orientation: OrientationSpec,
+    pub inverted: InvertedSpec,
+    pub ood: OodSpec,
+    #[serde(default)]
+    pub regions: RegionSpec,
+    /// Free-form provenance (training data, metrics); shown by `xray-reader info`.
+    #[serde(default)]
+    pub about: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    pub channels: u32,
+    pub height: u32,
+    pub width: u32,
+    /// Percentiles of the film's grey values mapped to 0 and 1 (then clipped).
+    pub percentile_low: f32,
+    pub percentile_high: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputNames {
+    pub probabilities: String,
+    pub cam: String,
+    pub orientation: String,
+    pub inverted: String,
+    pub embedding: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindingSpec {
+    pub label: String,
+    /// Operating threshold on the probability: at or above it the finding is reported positive.
+    pub threshold: f32,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrientationSpec {
+    /// Orientation classes in model output order, as degrees the image is rotated clockwise.
+    pub classes_deg_clockwise: Vec<u32>,
+    /// Correct the rotation only when the model is at least this sure.
+    pub min_confidence: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvertedSpec {
+    pub threshold: f32,
+}
+
+/// Out-of-distribution check: squared Mahalanobis distance of the embedding in a PCA subspace of the
+/// training embeddings plus the squared residual outside it (scaled by its mean), divided by the dimension.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OodSpec {
+    pub mean: Vec<f32>,
+    pub components: Vec<Vec<f32>>,
+    pub variances: Vec<f32>,
+    pub residual_scale: f32,
+    /// Scores above this are refused as "not a chest X-ray".
+    pub threshold: f32,
+    /// A chest film has an unmistakable "up": when the orientation head's top probability is below this,
+    /// the image is refused as "not a chest X-ray" too (0 disables the check).
+    #[serde(default)]
+    pub min_orientation_confidence: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegionSpec {
+    /// A pixel is "hot" when its normalised activation is at least this fraction of the peak.
+    pub hot_fraction: f32,
+    /// Regions smaller than this fraction of the film are dropped.
+    pub min_area_fraction: f32,
+}
+
+impl Default for RegionSpec {
+    fn default() -> Self {
+        RegionSpec { hot_fraction: 0.6, min_area_fraction: 0.01 }
+    }
+}
+
+impl Manifest {
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Manifest(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::Manifest(s));
+        if self.schema != 1 {
+            return bad(format!("schema {} is not supported (expected 1)", self.schema));
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad("sha256 must be 64 hex digits".into());
+        }
+        let i = &self.input;
+        if i.channels != 1 || !(16..=2048).contains(&i.height) || !(16..=2048).contains(&i.width) {
+            return bad(format!("input {}x{}x{} is not supported", i.channels, i.height, i.width));
+        }
+        if !(0.0..50.0).contains(&i.percentile_low) || !(50.0..=100.0).contains(&i.percentile_high) {
+            return bad("percentiles must satisfy 0 <= low < 50 <= high <= 100".into());
+        }
+        if self.findings.is_empty() || !self.findings.iter().any(|f| f.label == "abnormal") {
+            return bad("findings must include \"abnormal\"".into());
+        }
+        if self.findings.iter().any(|f| !(0.0..=1.0).contains(&f.threshold)) {
+            return bad("finding thresholds must lie in [0, 1]".into());
+        }
+        if self.orientation.classes_deg_clockwise.is_empty()
+            || self.orientation.classes_deg_clockwise.iter().any(|d| d % 90 != 0 || *d >= 360)
+        {
+            return bad("orientation classes must be multiples of 90 below 360".into());
+        }
+        let o = &self.ood;
+        let d = o.mean.len();
+        if d == 0 || o.components.len() != o.variances.len() || o.components.iter().any(|c| c.len() != d) {
+            return bad("ood statistics have inconsistent dimensions".into());
+        }
+        if o.variances.iter().any(|v| !(*v > 0.0)) || !(o.residual_scale > 0.0) || !o.threshold.is_finite() {
+            return bad("ood variances, residual_scale and threshold must be positive and finite".into());
+        }
+        if !(0.0..=1.0).contains(&o.min_orientation_confidence) {
+            return bad("ood.min_orientation_confidence must lie in [0, 1]".into());
+        }
+        Ok(())
+    }
+
+    pub fn finding(&self, label: &str) -> Option<&FindingSpec> {
+        self.findings.iter().find(|f| f.label == label)
+    }
+}

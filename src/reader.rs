@@ -1,0 +1,298 @@
+//! The pipeline: decode -> film -> preprocess -> engine -> quality -> regions -> report.
+
+use image::{RgbImage, imageops};
+use web_time::Instant;
+
+use crate::decode::{self, DecodeLimits};
+use crate::engine::{Engine, RawOutputs, cpu::CpuEngine};
+use crate::error::{Error, Result};
+use crate::film::{self, Film};
+use crate::geometry::{self, Quad};
+use crate::manifest::Manifest;
+use crate::preprocess;
+use crate::quality;
+use crate::regions::CamField;
+use crate::report::*;
+
+/// Hot regions reported per finding, strongest first.
+const MAX_REGIONS: usize = 3;
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Film corners in input-image pixels (after EXIF orientation), any order; overrides detection.
+    pub corners: Option<[[f32; 2]; 4]>,
+    /// Do not turn a rotated film upright (the rotation is still reported).
+    pub no_auto_rotate: bool,
+    /// A name for the input, echoed in the report's `file`.
+    pub name: Option<String>,
+}
+
+/// A finished read: the report plus what an overlay needs.
+pub struct Reading {
+    pub report: Report,
+    /// The decoded input, upright.
+    pub image: RgbImage,
+    /// Per finding, the CAM laid over the film (same order as `report.findings`).
+    pub cams: Vec<CamField>,
+}
+
+pub struct Reader {
+    manifest: Manifest,
+    engine: Box<dyn Engine>,
+    limits: DecodeLimits,
+}
+
+#[cfg(feature = "bundled-model")]
+pub const BUNDLED_ONNX: &[u8] = include_bytes!("../models/xray-reader.onnx");
+#[cfg(feature = "bundled-model")]
+pub const BUNDLED_MANIFEST: &[u8] = include_bytes!("../models/xray-reader.manifest.json");
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Reader {
+    /// The model embedded in this build.
+    #[cfg(feature = "bundled-model")]
+    pub fn bundled() -> Result<Reader> {
+        Reader::from_bytes(BUNDLED_ONNX, BUNDLED_MANIFEST)
+    }
+
+    /// Any model that follows the manifest contract; its checksum is verified before it is parsed.
+    pub fn from_bytes(onnx: &[u8], manifest_json: &[u8]) -> Result<Reader> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        let actual = sha256_hex(onnx);
+        if !actual.eq_ignore_ascii_case(&manifest.sha256) {
+            return Err(Error::Checksum { expected: manifest.sha256.clone(), actual });
+        }
+        let engine = CpuEngine::new(onnx, &manifest)?;
+        let probe = engine.infer(&vec![0.5; (manifest.input.height * manifest.input.width) as usize])?;
+        if probe.embedding.len() != manifest.ood.mean.len() {
+            return Err(Error::ModelMismatch(format!(
+                "embedding has {} values, the manifest's OOD statistics {}",
+                probe.embedding.len(),
+                manifest.ood.mean.len()
+            )));
+        }
+        Ok(Reader { manifest, engine: Box::new(engine), limits: DecodeLimits::default() })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn with_limits(mut self, limits: DecodeLimits) -> Reader {
+        self.limits = limits;
+        self
+    }
+
+    /// Read encoded image bytes (any supported format).
+    pub fn read(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
+        let t0 = Instant::now();
+        let image = decode::decode(bytes, &self.limits)?;
+        let decode_ms = ms(t0);
+        let mut reading = self.read_image(image, opts)?;
+        reading.report.timings_ms.decode = decode_ms;
+        reading.report.timings_ms.total = ms(t0);
+        Ok(reading)
+    }
+
+    /// Read already-decoded, upright RGB pixels.
+    pub fn read_image(&self, image: RgbImage, opts: &ReadOptions) -> Result<Reading> {
+        let t0 = Instant::now();
+        let (w, h) = image.dimensions();
+        let min = self.limits.min_side;
+        if w.min(h) < min {
+            return Err(Error::TooSmall { width: w, height: h, min });
+        }
+        let corners = match opts.corners {
+            Some(c) => Some(geometry::validate_corners(c, w, h)?),
+            None => None,
+        };
+        let mut timings = Timings::default();
+
+        let t = Instant::now();
+        let mut film = film::find(&image, corners);
+        timings.film = ms(t);
+
+        let t = Instant::now();
+        let spec = &self.manifest.input;
+        let side = spec.width as usize;
+        let grey = preprocess::luma(&film.image);
+        let mut input = preprocess::to_input(&grey, spec);
+        timings.preprocess = ms(t);
+
+        let t = Instant::now();
+        let mut out = self.engine.infer(&input)?;
+        let mut quality_items = Vec::new();
+
+        // Orientation and polarity: correct what the model is sure of, then read again.
+        let o = &self.manifest.orientation;
+        let (k, conf) = argmax(&out.orientation);
+        let deg = o.classes_deg_clockwise.get(k).copied().unwrap_or(0);
+        let rotate = deg != 0 && conf >= o.min_confidence;
+        let inverted_p = out.inverted;
+        let inverted = inverted_p >= self.manifest.inverted.threshold;
+        let corrected = rotate && !opts.no_auto_rotate;
+        if corrected {
+            film = turn_upright(film, deg);
+            quality_items.push(QualityItem {
+                code: "rotated".into(),
+                severity: Severity::Warn,
+                message: format!(
+                    "The film appeared rotated {deg}° clockwise (confidence {conf:.2}); it was turned upright \
+                     and read again. Check that the result view shows it upright."
+                ),
+            });
+        } else if rotate {
+            quality_items.push(QualityItem {
+                code: "rotated".into(),
+                severity: Severity::Warn,
+                message: format!("The film appears rotated {deg}° clockwise (confidence {conf:.2}); it was read as it is."),
+            });
+        }
+        if inverted {
+            quality_items.push(QualityItem {
+                code: "inverted".into(),
+                severity: Severity::Refuse,
+                message: format!(
+                    "The image looks like a negative: bones dark, lungs light (probability {inverted_p:.2}). \
+                     Photograph the film itself or export the image with normal greys, then read again."
+                ),
+            });
+        }
+        if corrected || inverted {
+            let g = preprocess::luma(&film.image);
+            input = preprocess::to_input(&g, spec);
+            if inverted {
+                input.iter_mut().for_each(|v| *v = 1.0 - *v);
+            }
+            out = self.engine.infer(&input)?;
+        }
+        timings.model = ms(t);
+
+        // What the image is, and how good it is.
+        let ood_score = quality::ood_score(&out.embedding, &self.manifest.ood);
+        let (_, orientation_confidence) = argmax(&out.orientation);
+        quality_items.extend(quality::check_ood(ood_score, orientation_confidence, &self.manifest.ood));
+        quality_items.extend(quality::check_colour(quality::colourfulness(&film.image)));
+        let film_side = film_min_side(&film.corners);
+        let grey = preprocess::luma(&film.image);
+        quality_items.extend(quality::check_film(&grey, film_side, &input, side));
+        let accepted = !quality_items.iter().any(|q| q.severity == Severity::Refuse);
+
+        let t = Instant::now();
+        let (fw, fh) = film.image.dimensions();
+        let mut cams = Vec::new();
+        let mut findings = Vec::new();
+        for (i, f) in self.manifest.findings.iter().enumerate() {
+            let cam = CamField::new(out.cam_of(i), out.cam_height, out.cam_width, &film.corners, fw as f32, fh as f32)
+                .ok_or_else(|| Error::InvalidCorners("the film corners are degenerate".into()))?;
+            let p = out.probabilities[i];
+            let positive = p >= f.threshold;
+            let regions =
+                if positive { cam.regions(&self.manifest.regions, w, h, MAX_REGIONS) } else { Vec::new() };
+            findings.push(Finding {
+                label: f.label.clone(),
+                probability: p,
+                threshold: f.threshold,
+                positive,
+                peak: cam.peak(),
+                regions,
+                wording: wording(&f.label, p, f.threshold, accepted),
+            });
+            cams.push(cam);
+        }
+        timings.regions = ms(t);
+        timings.total = ms(t0);
+
+        let report = Report {
+            schema_version: REPORT_SCHEMA_VERSION,
+            file: opts.name.clone(),
+            ok: true,
+            error: None,
+            accepted,
+            quality: quality_items,
+            findings,
+            film: FilmInfo { detected: film.detected, from_caller: opts.corners.is_some(), corners: film.corners },
+            ood_score,
+            ood_threshold: self.manifest.ood.threshold,
+            orientation: OrientationInfo { detected_deg_clockwise: if rotate { deg } else { 0 }, confidence: conf, corrected },
+            inverted_probability: inverted_p,
+            engine: self.engine.name().into(),
+            model: ModelInfo {
+                name: self.manifest.name.clone(),
+                version: self.manifest.version.clone(),
+                sha256: self.manifest.sha256.clone(),
+            },
+            image: ImageSize { width: w, height: h },
+            timings_ms: timings,
+            disclaimer: DISCLAIMER.into(),
+        };
+        Ok(Reading { report, image, cams })
+    }
+
+    /// Raw model outputs for a preprocessed input (for evaluation tools).
+    pub fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
+        self.engine.infer(input)
+    }
+}
+
+/// Undo a clockwise rotation of `deg`: turn the film counter-clockwise and relabel its corners.
+fn turn_upright(film: Film, deg: u32) -> Film {
+    let quarter_turns = (deg / 90) as usize % 4;
+    let image = match quarter_turns {
+        1 => imageops::rotate270(&film.image),
+        2 => imageops::rotate180(&film.image),
+        3 => imageops::rotate90(&film.image),
+        _ => film.image,
+    };
+    let mut corners: Quad = film.corners;
+    corners.rotate_left(quarter_turns);
+    Film { image, corners, detected: film.detected }
+}
+
+fn film_min_side(q: &Quad) -> f32 {
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    (0..4).map(|i| d(q[i], q[(i + 1) % 4])).fold(f32::INFINITY, f32::min)
+}
+
+fn argmax(v: &[f32]) -> (usize, f32) {
+    v.iter().copied().enumerate().fold((0, f32::NEG_INFINITY), |a, (i, x)| if x > a.1 { (i, x) } else { a })
+}
+
+fn ms(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 1e5).round() / 100.0
+}
+
+impl Report {
+    /// The report line for an input that could not be read at all.
+    pub fn failure(name: Option<String>, err: &Error) -> serde_json::Value {
+        serde_json::json!({
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "file": name,
+            "ok": false,
+            "error": {"kind": err.kind(), "message": err.to_string()},
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn turning_upright_relabels_corners_to_follow_the_pixels() {
+        // a 4x2 film whose top-left pixel is marked; it was rotated 90 degrees clockwise
+        let mut img = RgbImage::new(4, 2);
+        img.put_pixel(3, 0, Rgb([255, 0, 0])); // after a cw turn, the original TL lands top-right
+        let corners = [[0.0, 0.0], [4.0, 0.0], [4.0, 2.0], [0.0, 2.0]];
+        let f = turn_upright(Film { image: img, corners, detected: false }, 90);
+        assert_eq!(f.image.dimensions(), (2, 4));
+        assert_eq!(f.image.get_pixel(0, 0)[0], 255);
+        // the upright film's TL is the photo's TR corner
+        assert_eq!(f.corners[0], [4.0, 0.0]);
+    }
+}

@@ -1,0 +1,170 @@
+//! Regions: a finding's class-activation map upsampled over the film, its peak and its hot connected
+//! regions, mapped back to input-image pixels through the film's perspective.
+
+use image::{GrayImage, Luma};
+use imageproc::geometric_transformations::Projection;
+use imageproc::region_labelling::{Connectivity, connected_components};
+
+use crate::geometry::{self, Quad};
+use crate::manifest::RegionSpec;
+use crate::report::Region;
+
+/// Grid (per side) the CAM is upsampled to for peaks and regions.
+const GRID: usize = 112;
+
+/// A CAM laid over the flattened film, with the map back to the input image.
+#[derive(Clone)]
+pub struct CamField {
+    cam: Vec<f32>,
+    h: usize,
+    w: usize,
+    film_w: f32,
+    film_h: f32,
+    to_input: Projection,
+}
+
+impl CamField {
+    pub fn new(cam: &[f32], h: usize, w: usize, corners: &Quad, film_w: f32, film_h: f32) -> Option<CamField> {
+        let to_input = geometry::film_to_input(corners, film_w, film_h)?;
+        Some(CamField { cam: cam.to_vec(), h, w, film_w, film_h, to_input })
+    }
+
+    /// Bilinear CAM value at normalised film coordinates (u, v) in [0, 1]; cell centres at (i + 0.5) / n.
+    pub fn sample(&self, u: f32, v: f32) -> f32 {
+        let fx = (u * self.w as f32 - 0.5).clamp(0.0, (self.w - 1) as f32);
+        let fy = (v * self.h as f32 - 0.5).clamp(0.0, (self.h - 1) as f32);
+        let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.w - 1), (y0 + 1).min(self.h - 1));
+        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        let at = |x: usize, y: usize| self.cam[y * self.w + x];
+        let top = at(x0, y0) * (1.0 - tx) + at(x1, y0) * tx;
+        let bot = at(x0, y1) * (1.0 - tx) + at(x1, y1) * tx;
+        top * (1.0 - ty) + bot * ty
+    }
+
+    pub fn range(&self) -> (f32, f32) {
+        let lo = self.cam.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = self.cam.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (lo, hi)
+    }
+
+    /// Film coordinates (normalised) -> input pixels.
+    pub fn to_input(&self, u: f32, v: f32) -> [f32; 2] {
+        geometry::map(&self.to_input, u * self.film_w, v * self.film_h)
+    }
+
+    /// Input pixels -> normalised film coordinates (may fall outside [0, 1]).
+    pub fn from_input(&self, x: f32, y: f32) -> [f32; 2] {
+        let [u, v] = geometry::map(&self.to_input.invert(), x, y);
+        [u / self.film_w, v / self.film_h]
+    }
+
+    /// The projection from input pixels to film pixels, for mapping many points.
+    pub fn input_to_film(&self) -> (Projection, f32, f32) {
+        (self.to_input.invert(), self.film_w, self.film_h)
+    }
+
+    fn upsampled(&self) -> Vec<f32> {
+        let mut g = vec![0.0; GRID * GRID];
+        for y in 0..GRID {
+            for x in 0..GRID {
+                g[y * GRID + x] = self.sample((x as f32 + 0.5) / GRID as f32, (y as f32 + 0.5) / GRID as f32);
+            }
+        }
+        g
+    }
+
+    /// Peak of the map, in input pixels.
+    pub fn peak(&self) -> [f32; 2] {
+        let g = self.upsampled();
+        let i = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
+        self.to_input(((i % GRID) as f32 + 0.5) / GRID as f32, ((i / GRID) as f32 + 0.5) / GRID as f32)
+    }
+
+    /// Hot connected regions, strongest first, at most `max_regions`.
+    pub fn regions(&self, spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize) -> Vec<Region> {
+        let g = self.upsampled();
+        let (lo, hi) = (g.iter().copied().fold(f32::INFINITY, f32::min), g.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        if !(hi - lo > 1e-6) {
+            return Vec::new();
+        }
+        let norm: Vec<f32> = g.iter().map(|v| (v - lo) / (hi - lo)).collect();
+        let mask = GrayImage::from_fn(GRID as u32, GRID as u32, |x, y| {
+            Luma([if norm[y as usize * GRID + x as usize] >= spec.hot_fraction { 255 } else { 0 }])
+        });
+        let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+        let n = labels.pixels().map(|p| p[0]).max().unwrap_or(0) as usize;
+        // per label: min x, min y, max x, max y, count, sum of heat
+        let mut acc = vec![(usize::MAX, usize::MAX, 0usize, 0usize, 0usize, 0.0f32); n + 1];
+        for (x, y, l) in labels.enumerate_pixels() {
+            let l = l[0] as usize;
+            if l == 0 {
+                continue;
+            }
+            let (x, y) = (x as usize, y as usize);
+            let a = &mut acc[l];
+            a.0 = a.0.min(x);
+            a.1 = a.1.min(y);
+            a.2 = a.2.max(x);
+            a.3 = a.3.max(y);
+            a.4 += 1;
+            a.5 += norm[y * GRID + x];
+        }
+        let min_count = (spec.min_area_fraction * (GRID * GRID) as f32).ceil() as usize;
+        let mut out: Vec<Region> = acc
+            .iter()
+            .skip(1)
+            .filter(|a| a.4 >= min_count.max(1))
+            .map(|&(x0, y0, x1, y1, count, sum)| {
+                let s = GRID as f32;
+                let film = [
+                    [x0 as f32 / s, y0 as f32 / s],
+                    [(x1 + 1) as f32 / s, y0 as f32 / s],
+                    [(x1 + 1) as f32 / s, (y1 + 1) as f32 / s],
+                    [x0 as f32 / s, (y1 + 1) as f32 / s],
+                ];
+                let polygon = film.map(|[u, v]| {
+                    let [x, y] = self.to_input(u, v);
+                    [x.clamp(0.0, image_w as f32), y.clamp(0.0, image_h as f32)]
+                });
+                let xs = polygon.map(|p| p[0]);
+                let ys = polygon.map(|p| p[1]);
+                let minx = xs.iter().copied().fold(f32::INFINITY, f32::min);
+                let maxx = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let miny = ys.iter().copied().fold(f32::INFINITY, f32::min);
+                let maxy = ys.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                Region { x: minx, y: miny, w: maxx - minx, h: maxy - miny, score: sum / count as f32, polygon }
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.truncate(max_regions);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_and_region_follow_the_hot_cell_through_the_film_map() {
+        // 7x7 map, hot over columns 1-2, rows 4-5; film fills the right half of a 200x100 image
+        let mut cam = vec![0.0; 49];
+        for (r, c) in [(4, 1), (4, 2), (5, 1), (5, 2)] {
+            cam[r * 7 + c] = 5.0;
+        }
+        let corners = [[100.0, 0.0], [200.0, 0.0], [200.0, 100.0], [100.0, 100.0]];
+        let f = CamField::new(&cam, 7, 7, &corners, 50.0, 50.0).unwrap();
+        let [px, py] = f.peak();
+        // the peak lies on the plateau between the four hot cell centres
+        let (x0, x1) = (100.0 + 1.5 / 7.0 * 100.0, 100.0 + 2.5 / 7.0 * 100.0);
+        let (y0, y1) = (4.5 / 7.0 * 100.0, 5.5 / 7.0 * 100.0);
+        assert!(px >= x0 - 1.0 && px <= x1 + 1.0 && py >= y0 - 1.0 && py <= y1 + 1.0, "peak {px},{py}");
+        let (ex, ey) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let r = f.regions(&RegionSpec::default(), 200, 100, 3);
+        assert_eq!(r.len(), 1);
+        let r = &r[0];
+        assert!(r.x <= ex && ex <= r.x + r.w && r.y <= ey && ey <= r.y + r.h);
+        assert!(r.x >= 100.0 && r.w < 40.0);
+    }
+}

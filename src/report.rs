@@ -1,0 +1,147 @@
+//! The one `Report` type: the contract for the CLI's JSON, the JS API and the page. Version it.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or disappears (adding fields does not bump it).
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+pub const DISCLAIMER: &str = "Decision aid only, not a diagnosis. A trained clinician must review the film \
+and the patient; a negative result does not rule out disease.";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema_version: u32,
+    /// The input's name where there is one (the CLI's file path).
+    pub file: Option<String>,
+    pub ok: bool,
+    pub error: Option<ErrorInfo>,
+    /// False when any quality item has severity "refuse": findings are then for audit, not for use.
+    pub accepted: bool,
+    pub quality: Vec<QualityItem>,
+    pub findings: Vec<Finding>,
+    pub film: FilmInfo,
+    /// Out-of-distribution score (1 is typical of training X-rays; refused above `ood_threshold`).
+    pub ood_score: f32,
+    pub ood_threshold: f32,
+    pub orientation: OrientationInfo,
+    /// Model's probability that the image is a negative (inverted greys).
+    pub inverted_probability: f32,
+    pub engine: String,
+    pub model: ModelInfo,
+    pub image: ImageSize,
+    pub timings_ms: Timings,
+    pub disclaimer: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorInfo {
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The read stands, with a caveat.
+    Warn,
+    /// The image was not accepted for reading; findings are reported for audit only.
+    Refuse,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QualityItem {
+    /// Stable machine name: not_chest_xray, colour_photo, inverted, rotated, too_dark, too_bright,
+    /// low_contrast, low_resolution, blurred, film_not_found.
+    pub code: String,
+    pub severity: Severity,
+    /// What was found and what to do about it, for the person holding the phone.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub label: String,
+    pub probability: f32,
+    pub threshold: f32,
+    pub positive: bool,
+    /// Strongest activation, in input-image pixels (after EXIF orientation).
+    pub peak: [f32; 2],
+    /// Hot regions (empty unless positive), axis-aligned boxes in input-image pixels.
+    pub regions: Vec<Region>,
+    /// Plain-language reading of the result.
+    pub wording: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Region {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+    /// Mean relative activation inside the region, 0..1.
+    pub score: f32,
+    /// The region's outline (the flattened-film box mapped through the perspective), input pixels.
+    pub polygon: [[f32; 2]; 4],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FilmInfo {
+    /// A film boundary was found in the photo (false: whole image read, or corners given by the caller).
+    pub detected: bool,
+    /// Corners given by the caller were used.
+    pub from_caller: bool,
+    /// TL, TR, BR, BL of the radiograph as read (upright), input-image pixels.
+    pub corners: [[f32; 2]; 4],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrientationInfo {
+    /// How far the film appeared rotated, clockwise, before correction.
+    pub detected_deg_clockwise: u32,
+    pub confidence: f32,
+    pub corrected: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timings {
+    pub decode: f64,
+    pub film: f64,
+    pub preprocess: f64,
+    pub model: f64,
+    pub regions: f64,
+    pub total: f64,
+}
+
+pub fn wording(label: &str, probability: f32, threshold: f32, accepted: bool) -> String {
+    let what = if label == "abnormal" { "an abnormality".to_string() } else { format!("{label}") };
+    if !accepted {
+        return format!(
+            "Not read: the image did not pass the quality checks (see the reasons). The {label} score \
+             ({probability:.2}) is shown for audit only."
+        );
+    }
+    if probability >= threshold {
+        format!(
+            "Suggests {what} (score {probability:.2}, threshold {threshold:.2}). Have a clinician review \
+             the film; the highlighted regions show what drove the score."
+        )
+    } else {
+        format!(
+            "Does not suggest {what} at the operating threshold (score {probability:.2}, threshold \
+             {threshold:.2}). This does not rule out disease; a clinician should still review the film."
+        )
+    }
+}

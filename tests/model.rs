@@ -1,0 +1,82 @@
+//! The shipped model: integrity, shape of its outputs, and what it says about clear cases.
+
+mod common;
+use common::*;
+use xray_reader::Reader;
+use xray_reader::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX, sha256_hex};
+
+#[test]
+fn manifest_checksum_matches_the_shipped_file() {
+    let m: serde_json::Value = serde_json::from_slice(BUNDLED_MANIFEST).unwrap();
+    assert_eq!(m["sha256"].as_str().unwrap(), sha256_hex(BUNDLED_ONNX));
+    let on_disk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/xray-reader.onnx")).unwrap();
+    assert_eq!(on_disk, BUNDLED_ONNX, "the embedded model is the one in models/");
+    assert!(BUNDLED_ONNX.len() <= 6 * 1024 * 1024, "model is at most 6 MB");
+}
+
+#[test]
+fn one_pass_gives_probabilities_cams_and_checks() {
+    let r = reader();
+    let spec = &r.manifest().input;
+    let out = r.infer(&vec![0.3; (spec.width * spec.height) as usize]).unwrap();
+    assert_eq!(out.probabilities.len(), r.manifest().findings.len());
+    assert_eq!(r.manifest().findings[0].label, "abnormal");
+    assert_eq!((out.cam_height, out.cam_width), (7, 7), "CAM is the 7x7 last-stage grid");
+    assert_eq!(out.cam.len(), r.manifest().findings.len() * 49);
+    assert_eq!(out.orientation.len(), 4);
+    assert!((out.orientation.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    // the CAM holds per-location logits: their mean is the finding's logit
+    let mean = out.cam_of(0).iter().sum::<f32>() / 49.0;
+    let p = 1.0 / (1.0 + (-mean).exp());
+    assert!((p - out.probabilities[0]).abs() < 1e-3, "sigmoid(mean CAM) {p} vs probability {}", out.probabilities[0]);
+}
+
+#[test]
+fn clear_normals_and_abnormals_land_on_the_right_side() {
+    for (name, want) in [
+        ("kermany-normal.jpeg", false),
+        ("kermany-pneumonia.jpeg", true),
+        ("nih-normal.jpg", false),
+        ("nih-pneumonia.jpg", true),
+    ] {
+        let r = read(name);
+        let f = abnormal(&r);
+        assert!(r.report.accepted, "{name} refused: {:?}", r.report.quality);
+        assert_eq!(f.positive, want, "{name}: probability {} threshold {}", f.probability, f.threshold);
+        assert_eq!(f.regions.is_empty(), !want, "{name}: regions only when positive");
+        let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
+        assert!(f.peak[0] >= 0.0 && f.peak[0] <= w && f.peak[1] >= 0.0 && f.peak[1] <= h);
+        assert!(!r.report.film.detected, "{name} is a bare radiograph: no film should be found in it");
+    }
+}
+
+#[test]
+fn a_tampered_model_is_refused() {
+    let mut bad = BUNDLED_ONNX.to_vec();
+    let n = bad.len();
+    bad[n / 2] ^= 0x55;
+    match Reader::from_bytes(&bad, BUNDLED_MANIFEST) {
+        Err(e) => assert_eq!(e.kind(), "checksum"),
+        Ok(_) => panic!("tampered model accepted"),
+    }
+}
+
+#[test]
+fn a_manifest_that_does_not_match_the_model_is_refused() {
+    let mut m: serde_json::Value = serde_json::from_slice(BUNDLED_MANIFEST).unwrap();
+    m["outputs"]["cam"] = "heatmap".into();
+    let e = Reader::from_bytes(BUNDLED_ONNX, &serde_json::to_vec(&m).unwrap()).err().expect("refused");
+    assert_eq!(e.kind(), "model_mismatch", "{e}");
+
+    let mut m: serde_json::Value = serde_json::from_slice(BUNDLED_MANIFEST).unwrap();
+    m["ood"]["mean"] = serde_json::json!([0.0, 1.0]);
+    m["ood"]["components"] = serde_json::json!([[1.0, 0.0]]);
+    m["ood"]["variances"] = serde_json::json!([1.0]);
+    let e = Reader::from_bytes(BUNDLED_ONNX, &serde_json::to_vec(&m).unwrap()).err().expect("refused");
+    assert_eq!(e.kind(), "model_mismatch", "{e}");
+
+    let e = Reader::from_bytes(BUNDLED_ONNX, b"{not json").err().expect("refused");
+    assert_eq!(e.kind(), "manifest");
+    let e = Reader::from_bytes(b"garbage", BUNDLED_MANIFEST).err().expect("refused");
+    assert_eq!(e.kind(), "checksum");
+}

@@ -1,0 +1,166 @@
+//! The whole pipeline on real films and on the ways photos of them go wrong.
+
+mod common;
+use common::*;
+use image::{DynamicImage, ImageFormat};
+use xray_reader::ReadOptions;
+use xray_reader::report::Severity;
+
+fn corners_of(meta: &serde_json::Value, photo: &str) -> [[f32; 2]; 4] {
+    let c = &meta["photos"][photo]["corners"];
+    let p = |i: usize| [c[i][0].as_f64().unwrap() as f32, c[i][1].as_f64().unwrap() as f32];
+    [p(0), p(1), p(2), p(3)]
+}
+
+#[test]
+fn a_tilted_photo_of_a_film_is_found_flattened_and_read_the_same() {
+    let meta = meta();
+    for photo in ["photo-nih-pneumonia.jpg", "photo-kermany-normal.jpg", "photo-nih-normal.jpg"] {
+        let truth = corners_of(&meta, photo);
+        let film = meta["photos"][photo]["film"].as_str().unwrap().to_string();
+        let r = read(photo);
+        assert!(r.report.film.detected, "{photo}: film not found");
+        let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
+        let tol = 0.03 * (w * w + h * h).sqrt();
+        for (got, want) in r.report.film.corners.iter().zip(truth.iter()) {
+            let d = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
+            assert!(d < tol, "{photo}: corner {got:?} is {d:.0} px from {want:?} (tolerance {tol:.0})");
+        }
+        let direct = read(&film);
+        assert_eq!(abnormal(&r).positive, abnormal(&direct).positive, "{photo} vs {film}");
+        assert!(r.report.accepted, "{photo}: {:?}", r.report.quality);
+        // the peak lies on the film, not on the background around it
+        let [px, py] = abnormal(&r).peak;
+        let xs = truth.map(|p| p[0]);
+        let ys = truth.map(|p| p[1]);
+        assert!(px >= xs.iter().copied().fold(f32::MAX, f32::min) && px <= xs.iter().copied().fold(0.0, f32::max));
+        assert!(py >= ys.iter().copied().fold(f32::MAX, f32::min) && py <= ys.iter().copied().fold(0.0, f32::max));
+    }
+}
+
+#[test]
+fn caller_corners_override_detection() {
+    let meta = meta();
+    let photo = "photo-nih-pneumonia.jpg";
+    let truth = corners_of(&meta, photo);
+    let mut shuffled = truth;
+    shuffled.swap(0, 2);
+    let opts = ReadOptions { corners: Some(shuffled), ..Default::default() };
+    let r = reader().read(&bytes(photo), &opts).unwrap();
+    assert!(r.report.film.from_caller && !r.report.film.detected);
+    assert_eq!(r.report.film.corners, truth, "corners are put back in TL, TR, BR, BL order");
+
+    let bad = ReadOptions { corners: Some([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), ..Default::default() };
+    assert_eq!(reader().read(&bytes(photo), &bad).err().unwrap().kind(), "invalid_corners");
+    let outside = ReadOptions { corners: Some([[0.0, 0.0], [9e4, 0.0], [9e4, 9e4], [0.0, 9e4]]), ..Default::default() };
+    assert_eq!(reader().read(&bytes(photo), &outside).err().unwrap().kind(), "invalid_corners");
+}
+
+#[test]
+fn a_rotated_film_is_detected_turned_upright_and_read() {
+    let r = read("rotated-90cw-nih-normal.png");
+    assert_eq!(r.report.orientation.detected_deg_clockwise, 90, "{:?}", r.report.orientation);
+    assert!(r.report.orientation.corrected);
+    assert!(r.report.quality.iter().any(|q| q.code == "rotated" && q.severity == Severity::Warn));
+    let upright = read("nih-normal.jpg");
+    assert_eq!(abnormal(&r).positive, abnormal(&upright).positive);
+    assert!((abnormal(&r).probability - abnormal(&upright).probability).abs() < 0.15);
+    assert_eq!(upright.report.orientation.detected_deg_clockwise, 0);
+}
+
+#[test]
+fn an_inverted_film_is_refused_with_a_reason() {
+    let r = read("inverted-nih-normal.png");
+    assert!(!r.report.accepted);
+    let q = r.report.quality.iter().find(|q| q.code == "inverted").expect("inverted flagged");
+    assert_eq!(q.severity, Severity::Refuse);
+    assert!(q.message.contains("negative"));
+    assert!(!abnormal(&r).wording.starts_with("Suggests"), "refused reads are not worded as results");
+    let upright = read("nih-normal.jpg");
+    assert!(upright.report.inverted_probability < 0.5);
+}
+
+#[test]
+fn a_photograph_that_is_not_an_xray_is_refused() {
+    let r = read("not-xray-astronaut.jpg");
+    assert!(!r.report.accepted, "astronaut accepted: ood {} {:?}", r.report.ood_score, r.report.quality);
+    assert!(r.report.quality.iter().any(|q| q.severity == Severity::Refuse
+        && (q.code == "not_chest_xray" || q.code == "colour_photo")));
+    // findings are still there for audit
+    assert!(!r.report.findings.is_empty());
+}
+
+#[test]
+fn exif_orientation_is_applied_before_reading() {
+    let r = read("exif-orientation-6-kermany-pneumonia.jpg");
+    let plain = read("kermany-pneumonia.jpeg");
+    // stored sideways, displayed (and read) upright: same size and same answer as the plain file
+    assert_eq!(r.report.image, plain.report.image);
+    assert_eq!(r.report.orientation.detected_deg_clockwise, 0);
+    assert!((abnormal(&r).probability - abnormal(&plain).probability).abs() < 0.05);
+}
+
+#[test]
+fn every_supported_format_reads_the_same_film() {
+    let src = image::load_from_memory(&bytes("nih-normal.jpg")).unwrap();
+    let base = read("nih-normal.jpg");
+    let p0 = abnormal(&base).probability;
+    let variants: Vec<(&str, DynamicImage, ImageFormat)> = vec![
+        ("png-8bit-grey", DynamicImage::ImageLuma8(src.to_luma8()), ImageFormat::Png),
+        ("png-16bit-grey", DynamicImage::ImageLuma16(src.to_luma16()), ImageFormat::Png),
+        ("png-16bit-rgba", DynamicImage::ImageRgba16(src.to_rgba16()), ImageFormat::Png),
+        ("png-grey-alpha", DynamicImage::ImageLumaA8(src.to_luma_alpha8()), ImageFormat::Png),
+        ("webp-lossless", DynamicImage::ImageRgb8(src.to_rgb8()), ImageFormat::WebP),
+        ("bmp", DynamicImage::ImageRgb8(src.to_rgb8()), ImageFormat::Bmp),
+        ("tiff", DynamicImage::ImageRgb8(src.to_rgb8()), ImageFormat::Tiff),
+        ("gif", DynamicImage::ImageRgba8(src.to_rgba8()), ImageFormat::Gif),
+    ];
+    for (name, img, fmt) in variants {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut buf, fmt).unwrap_or_else(|e| panic!("{name}: encode {e}"));
+        let r = reader().read(buf.get_ref(), &ReadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let p = abnormal(&r).probability;
+        assert!((p - p0).abs() < 0.05, "{name}: {p} vs jpeg {p0}");
+    }
+}
+
+#[test]
+fn bad_inputs_get_typed_errors() {
+    let jpeg = bytes("nih-normal.jpg");
+    let mut png_header = Vec::new();
+    image::DynamicImage::new_luma8(64, 64).write_to(&mut std::io::Cursor::new(&mut png_header), ImageFormat::Png).unwrap();
+    // declare 100000 x 100000 in the IHDR (bytes 16..24), keep the rest
+    let mut giant = png_header.clone();
+    giant[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    giant[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&giant[12..29]); // IHDR type + data, so only the size is wrong
+    giant[29..33].copy_from_slice(&crc.to_be_bytes());
+    let mut tiny = Vec::new();
+    image::DynamicImage::new_luma8(1, 1).write_to(&mut std::io::Cursor::new(&mut tiny), ImageFormat::Png).unwrap();
+    let mut strip = Vec::new();
+    image::DynamicImage::new_luma8(20000, 10).write_to(&mut std::io::Cursor::new(&mut strip), ImageFormat::Png).unwrap();
+    let mut dicom = vec![0u8; 128];
+    dicom.extend_from_slice(b"DICM");
+    dicom.extend_from_slice(&[0u8; 64]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("zero bytes", vec![], "empty"),
+        ("truncated jpeg", jpeg[..jpeg.len() / 3].to_vec(), "corrupt"),
+        ("jpeg header only", jpeg[..64].to_vec(), "corrupt"),
+        ("random bytes", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(), "unsupported_format"),
+        ("pdf", b"%PDF-1.7\n1 0 obj << >> endobj\n".to_vec(), "unsupported_format"),
+        ("html", b"<!DOCTYPE html><html><body>x</body></html>".to_vec(), "unsupported_format"),
+        ("svg", b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec(), "unsupported_format"),
+        ("dicom", dicom, "unsupported_format"),
+        ("declared 100000x100000", giant, "too_large"),
+        ("1x1", tiny, "too_small"),
+        ("20000x10", strip, "too_large"),
+    ];
+    for (name, data, kind) in cases {
+        match reader().read(&data, &ReadOptions::default()) {
+            Ok(_) => panic!("{name}: read succeeded"),
+            Err(e) => assert_eq!(e.kind(), kind, "{name}: {e}"),
+        }
+    }
+    let e = reader().read(b"%PDF-1.4 ...", &ReadOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("PDF"), "{e}");
+}
