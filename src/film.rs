@@ -9,7 +9,7 @@
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
 use imageproc::geometric_transformations::{Border, Interpolation, warp_into};
-use imageproc::geometry::{approximate_polygon_dp, arc_length, convex_hull};
+use imageproc::geometry::convex_hull;
 use imageproc::point::Point;
 
 use crate::geometry::{self, Quad};
@@ -67,12 +67,14 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Quad> {
         return None;
     }
     let hull = convex_hull(contour.points.clone());
-    let eps = 0.01 * arc_length(&hull, true);
-    let poly = approximate_polygon_dp(&hull, eps, true);
+    let poly = corner_candidates(&hull);
     let quad = max_area_quad(&poly)?;
     let support = edge_support(&quad, &background);
     debug(format_args!("blob {blob_area} poly {} quad {quad:?} area {} support {support}", poly.len(), geometry::area(&quad)));
-    if !geometry::is_convex(&quad, 45.0) || blob_area < 0.85 * geometry::area(&quad) || support < 0.7 {
+    // the blob must fill the quad, and the quad must cover the blob
+    let quad_area = geometry::area(&quad);
+    if !geometry::is_convex(&quad, 45.0) || blob_area < 0.85 * quad_area || quad_area < 0.85 * blob_area || support < 0.7
+    {
         return None;
     }
     Some(quad)
@@ -124,6 +126,27 @@ fn grow_background(img: &RgbImage, tol: u8) -> GrayImage {
         }
     }
     mask
+}
+
+/// Hull vertices where the outline really turns (more than 4 degrees): the candidates for film corners.
+/// At most 40 are kept (evenly), so the exhaustive quadrilateral search stays cheap.
+fn corner_candidates(hull: &[Point<i32>]) -> Vec<Point<i32>> {
+    let n = hull.len();
+    let turn = |i: usize| {
+        let a = hull[(i + n - 1) % n];
+        let b = hull[i];
+        let c = hull[(i + 1) % n];
+        let (ux, uy) = ((b.x - a.x) as f32, (b.y - a.y) as f32);
+        let (vx, vy) = ((c.x - b.x) as f32, (c.y - b.y) as f32);
+        let cos = (ux * vx + uy * vy) / ((ux * ux + uy * uy).sqrt() * (vx * vx + vy * vy).sqrt()).max(1e-6);
+        cos.clamp(-1.0, 1.0).acos().to_degrees()
+    };
+    let mut keep: Vec<Point<i32>> = (0..n).filter(|&i| n <= 4 || turn(i) > 4.0).map(|i| hull[i]).collect();
+    if keep.len() > 40 {
+        let step = keep.len() as f32 / 40.0;
+        keep = (0..40).map(|k| keep[(k as f32 * step) as usize]).collect();
+    }
+    keep
 }
 
 /// Largest-area quadrilateral with vertices among the polygon's (few, after simplification) vertices.

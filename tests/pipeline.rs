@@ -125,6 +125,15 @@ fn every_supported_format_reads_the_same_film() {
 }
 
 #[test]
+fn progressive_and_cmyk_jpegs_read_like_the_baseline_file() {
+    let base = abnormal(&read("nih-pneumonia.jpg")).probability;
+    for name in ["progressive-nih-pneumonia.jpg", "cmyk-nih-pneumonia.jpg"] {
+        let p = abnormal(&read(name)).probability;
+        assert!((p - base).abs() < 0.05, "{name}: {p} vs {base}");
+    }
+}
+
+#[test]
 fn bad_inputs_get_typed_errors() {
     let jpeg = bytes("nih-normal.jpg");
     let mut png_header = Vec::new();

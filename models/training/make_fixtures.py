@@ -60,6 +60,10 @@ def main():
     exif = Image.Exif()
     exif[274] = 6
     img.save(os.path.join(args.out, "exif-orientation-6-kermany-pneumonia.jpg"), quality=92, exif=exif)
+    # JPEG variants phones and PACS exports produce: progressive, and CMYK (Adobe)
+    film = Image.open(picked[("nih", "pneumonia")]).convert("RGB")
+    film.save(os.path.join(args.out, "progressive-nih-pneumonia.jpg"), quality=90, progressive=True)
+    film.convert("CMYK").save(os.path.join(args.out, "cmyk-nih-pneumonia.jpg"), quality=90)
     # a photograph that is not an X-ray (NASA portrait of Eileen Collins, public domain, via scikit-image)
     from skimage import data as skd
     a = cv2.resize(skd.astronaut(), (384, 384), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,104 @@
+"""End-to-end evaluation through the reader's CLI: what a user gets, film detection included.
+
+Writes, for the validation split, each original film and one simulated phone photo of it (fresh seeds, whole
+photo with background: the CLI must find and flatten the film itself), plus the non-X-ray images, then runs
+`xray-reader read --json` over them and reports AUROC per source, film detection and corner error, and
+refusal rates. Usage: python evaluate_cli.py --bin target/release/xray-reader [--data DIR] [--out FILE]
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+
+import cv2
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+import data
+import export
+import nonxray
+import photo_sim
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
+    ap.add_argument("--bin", default="target/release/xray-reader")
+    ap.add_argument("--out", default="models/metrics_cli.json")
+    ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    recs = [r for r in data.load_records(args.data) if r["val"]][::args.every]
+    tmp = tempfile.mkdtemp(prefix="xray-eval-")
+    rng = np.random.default_rng(99)
+    files, meta = [], []
+    for i, r in enumerate(recs):
+        files.append(r["path"])
+        meta.append(("original", r, None))
+        grey = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        photo, quad = photo_sim.photograph(rng, grey, out_size=(768, 1024) if rng.random() < 0.7 else (1024, 768))
+        p = os.path.join(tmp, f"photo-{i}.jpg")
+        cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+        files.append(p)
+        meta.append(("photo", r, quad))
+    names, imgs = nonxray.images()
+    for n, g in zip(names, imgs):
+        p = os.path.join(tmp, f"nonxray-{n}.png")
+        cv2.imwrite(p, np.clip(g, 0, 255).astype(np.uint8))
+        files.append(p)
+        meta.append(("nonxray", {"source": "nonxray", "label": -1}, None))
+    # colour originals of the bundled photos, as a phone would see them
+    from skimage import data as skd
+    for n in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina"):
+        p = os.path.join(tmp, f"nonxray-colour-{n}.jpg")
+        cv2.imwrite(p, getattr(skd, n)()[..., ::-1])
+        files.append(p)
+        meta.append(("nonxray", {"source": "nonxray", "label": -1}, None))
+    out = subprocess.run([args.bin, "read", "--json", "--jobs", str(args.jobs)] + files, capture_output=True,
+                         text=True)
+    lines = [json.loads(l) for l in out.stdout.splitlines()]
+    assert len(lines) == len(files), out.stderr
+    res = {"n_validation_films": len(recs), "command": "python models/training/evaluate_cli.py", "per_source": {}}
+    for view in ("original", "photo"):
+        for source in ("kermany", "nih"):
+            k = [i for i, (v, r, _) in enumerate(meta) if v == view and r["source"] == source]
+            y = np.array([meta[i][1]["label"] for i in k])
+            p = np.array([lines[i]["findings"][0]["probability"] for i in k])
+            thr = lines[k[0]]["findings"][0]["threshold"]
+            acc = np.array([lines[i]["accepted"] for i in k])
+            lo, hi = export.bootstrap_auc(y, p)
+            t70 = np.percentile(p[y == 0], 70)
+            res["per_source"][f"{source}/{view}"] = {
+                "n": len(k), "auroc": float(roc_auc_score(y, p)), "auroc_ci95": [lo, hi],
+                "sensitivity": float((p[y == 1] >= thr).mean()), "specificity": float((p[y == 0] < thr).mean()),
+                "sensitivity_at_specificity_0.70": float((p[y == 1] > t70).mean()),
+                "refused": float(1 - acc.mean()),
+                "refusal_codes": sorted({q["code"] for i in k for q in lines[i]["quality"] if q["severity"] == "refuse"}),
+            }
+    ph = [i for i, (v, _, _) in enumerate(meta) if v == "photo"]
+    det = [lines[i]["film"]["detected"] for i in ph]
+    errs = []
+    for i in ph:
+        if lines[i]["film"]["detected"]:
+            got = np.array(lines[i]["film"]["corners"])
+            q = meta[i][2]
+            diag = np.hypot(lines[i]["image"]["width"], lines[i]["image"]["height"])
+            errs.append(float(np.linalg.norm(got - q, axis=1).max() / diag))
+    res["film_detection"] = {"photos": len(ph), "detected": float(np.mean(det)),
+                             "max_corner_error_over_diagonal_median": float(np.median(errs)) if errs else None,
+                             "within_3pct": float(np.mean(np.array(errs) < 0.03)) if errs else None}
+    nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
+    res["nonxray"] = {"n": len(nx), "refused": float(np.mean([not lines[i]["accepted"] for i in nx])),
+                      "accepted_files": [os.path.basename(files[i]) for i in nx if lines[i]["accepted"]]}
+    xr = [i for i, (v, _, _) in enumerate(meta) if v != "nonxray"]
+    res["xray_refused"] = float(np.mean([not lines[i]["accepted"] for i in xr]))
+    ms = [lines[i]["timings_ms"]["total"] for i in xr]
+    res["timings_ms_median_total"] = float(np.median(ms))
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=1)
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
