@@ -21,12 +21,14 @@ fn one_pass_gives_probabilities_cams_and_checks() {
     let out = r.infer(&vec![0.3; (spec.width * spec.height) as usize]).unwrap();
     assert_eq!(out.probabilities.len(), r.manifest().findings.len());
     assert_eq!(r.manifest().findings[0].label, "abnormal");
-    assert_eq!((out.cam_height, out.cam_width), (7, 7), "CAM is the 7x7 last-stage grid");
-    assert_eq!(out.cam.len(), r.manifest().findings.len() * 49);
+    // output stride 16: a 14x14 map for a 224 px input, before any upsampling
+    let side = (spec.width / 16) as usize;
+    assert_eq!((out.cam_height, out.cam_width), (side, side), "CAM is the last-stage grid");
+    assert_eq!(out.cam.len(), r.manifest().findings.len() * side * side);
     assert_eq!(out.orientation.len(), 4);
     assert!((out.orientation.iter().sum::<f32>() - 1.0).abs() < 1e-4);
     // the CAM holds per-location logits: their mean is the finding's logit
-    let mean = out.cam_of(0).iter().sum::<f32>() / 49.0;
+    let mean = out.cam_of(0).iter().sum::<f32>() / (side * side) as f32;
     let p = 1.0 / (1.0 + (-mean).exp());
     assert!((p - out.probabilities[0]).abs() < 1e-3, "sigmoid(mean CAM) {p} vs probability {}", out.probabilities[0]);
 }
