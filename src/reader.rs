@@ -119,7 +119,7 @@ impl Reader {
         let t = Instant::now();
         let spec = &self.manifest.input;
         let side = spec.width as usize;
-        let grey = preprocess::luma(&film.image);
+        let mut grey = preprocess::luma(&film.image);
         let mut input = preprocess::to_input(&grey, spec);
         timings.preprocess = ms(t);
 
@@ -163,8 +163,10 @@ impl Reader {
             });
         }
         if corrected || inverted {
-            let g = preprocess::luma(&film.image);
-            input = preprocess::to_input(&g, spec);
+            if corrected {
+                grey = preprocess::luma(&film.image);
+            }
+            input = preprocess::to_input(&grey, spec);
             if inverted {
                 input.iter_mut().for_each(|v| *v = 1.0 - *v);
             }
@@ -178,7 +180,6 @@ impl Reader {
         quality_items.extend(quality::check_ood(ood_score, orientation_confidence, &self.manifest.ood));
         quality_items.extend(quality::check_colour(quality::colourfulness(&film.image)));
         let film_side = film_min_side(&film.corners);
-        let grey = preprocess::luma(&film.image);
         quality_items.extend(quality::check_film(&grey, film_side, &input, side));
         let accepted = !quality_items.iter().any(|q| q.severity == Severity::Refuse);
 
@@ -191,14 +192,13 @@ impl Reader {
                 .ok_or_else(|| Error::InvalidCorners("the film corners are degenerate".into()))?;
             let p = out.probabilities[i];
             let positive = p >= f.threshold;
-            let regions =
-                if positive { cam.regions(&self.manifest.regions, w, h, MAX_REGIONS) } else { Vec::new() };
+            let (peak, regions) = cam.analyse(&self.manifest.regions, w, h, MAX_REGIONS, positive);
             findings.push(Finding {
                 label: f.label.clone(),
                 probability: p,
                 threshold: f.threshold,
                 positive,
-                peak: cam.peak(),
+                peak,
                 regions,
                 wording: wording(&f.label, p, f.threshold, accepted),
             });
@@ -264,18 +264,6 @@ fn argmax(v: &[f32]) -> (usize, f32) {
 
 fn ms(t: Instant) -> f64 {
     (t.elapsed().as_secs_f64() * 1e5).round() / 100.0
-}
-
-impl Report {
-    /// The report line for an input that could not be read at all.
-    pub fn failure(name: Option<String>, err: &Error) -> serde_json::Value {
-        serde_json::json!({
-            "schema_version": REPORT_SCHEMA_VERSION,
-            "file": name,
-            "ok": false,
-            "error": {"kind": err.kind(), "message": err.to_string()},
-        })
-    }
 }
 
 #[cfg(test)]

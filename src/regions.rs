@@ -74,16 +74,17 @@ impl CamField {
         g
     }
 
-    /// Peak of the map, in input pixels.
-    pub fn peak(&self) -> [f32; 2] {
+    /// Peak of the map in input pixels, and (when `with_regions`) its hot connected regions, strongest
+    /// first, at most `max_regions`.
+    pub fn analyse(&self, spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize, with_regions: bool) -> ([f32; 2], Vec<Region>) {
         let g = self.upsampled();
         let i = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
-        self.to_input(((i % GRID) as f32 + 0.5) / GRID as f32, ((i / GRID) as f32 + 0.5) / GRID as f32)
+        let peak = self.to_input(((i % GRID) as f32 + 0.5) / GRID as f32, ((i / GRID) as f32 + 0.5) / GRID as f32);
+        let regions = if with_regions { self.regions(&g, spec, image_w, image_h, max_regions) } else { Vec::new() };
+        (peak, regions)
     }
 
-    /// Hot connected regions, strongest first, at most `max_regions`.
-    pub fn regions(&self, spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize) -> Vec<Region> {
-        let g = self.upsampled();
+    fn regions(&self, g: &[f32], spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize) -> Vec<Region> {
         let (lo, hi) = (g.iter().copied().fold(f32::INFINITY, f32::min), g.iter().copied().fold(f32::NEG_INFINITY, f32::max));
         if !(hi - lo > 1e-6) {
             return Vec::new();
@@ -155,14 +156,14 @@ mod tests {
         }
         let corners = [[100.0, 0.0], [200.0, 0.0], [200.0, 100.0], [100.0, 100.0]];
         let f = CamField::new(&cam, 7, 7, &corners, 50.0, 50.0).unwrap();
-        let [px, py] = f.peak();
+        let ([px, py], r) = f.analyse(&RegionSpec::default(), 200, 100, 3, true);
         // the peak lies on the plateau between the four hot cell centres
         let (x0, x1) = (100.0 + 1.5 / 7.0 * 100.0, 100.0 + 2.5 / 7.0 * 100.0);
         let (y0, y1) = (4.5 / 7.0 * 100.0, 5.5 / 7.0 * 100.0);
         assert!(px >= x0 - 1.0 && px <= x1 + 1.0 && py >= y0 - 1.0 && py <= y1 + 1.0, "peak {px},{py}");
         let (ex, ey) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-        let r = f.regions(&RegionSpec::default(), 200, 100, 3);
         assert_eq!(r.len(), 1);
+        assert!(f.analyse(&RegionSpec::default(), 200, 100, 3, false).1.is_empty());
         let r = &r[0];
         assert!(r.x <= ex && ex <= r.x + r.w && r.y <= ey && ey <= r.y + r.h);
         assert!(r.x >= 100.0 && r.w < 40.0);

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
+
 /// Bumped when a field changes meaning or disappears (adding fields does not bump it).
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
@@ -143,5 +145,17 @@ pub fn wording(label: &str, probability: f32, threshold: f32, accepted: bool) ->
             "Does not suggest {what} at the operating threshold (score {probability:.2}, threshold \
              {threshold:.2}). This does not rule out disease; a clinician should still review the film."
         )
+    }
+}
+
+impl Report {
+    /// The report line for an input that could not be read at all.
+    pub fn failure(name: Option<String>, err: &Error) -> serde_json::Value {
+        serde_json::json!({
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "file": name,
+            "ok": false,
+            "error": {"kind": err.kind(), "message": err.to_string()},
+        })
     }
 }

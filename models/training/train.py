@@ -4,6 +4,7 @@ import json
 import os
 import time
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -43,9 +44,6 @@ def augment(rng, grey):
     x = data.to_input(g, SIZE)
     x = np.clip(x ** rng.uniform(0.8, 1.25), 0, 1)
     return x.astype(np.float32)
-
-
-import cv2  # noqa: E402  (after augment's definition for readability)
 
 
 class TrainSet(torch.utils.data.Dataset):
