@@ -27,6 +27,8 @@ pub enum Error {
     Inference(String),
     #[error("cannot read input: {0}")]
     Io(String),
+    #[error("internal error while reading (please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -44,6 +46,7 @@ impl Error {
             Error::ModelMismatch(_) => "model_mismatch",
             Error::Inference(_) => "inference",
             Error::Io(_) => "io",
+            Error::Internal(_) => "internal",
         }
     }
 }

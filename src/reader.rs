@@ -87,8 +87,20 @@ impl Reader {
         self
     }
 
-    /// Read encoded image bytes (any supported format).
+    /// Read encoded image bytes (any supported format). A panic anywhere below (a decoder bug, say) is
+    /// caught and returned as `Error::Internal`, so one bad file cannot take a batch or a page down.
     pub fn read(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_inner(bytes, opts))).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(msg))
+        })
+    }
+
+    fn read_inner(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
         let t0 = Instant::now();
         let image = decode::decode(bytes, &self.limits)?;
         let decode_ms = ms(t0);
