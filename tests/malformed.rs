@@ -77,3 +77,58 @@ fn truncated_and_corrupted_files_never_panic() {
     // a truncated file must be rejected, not read as part of a film
     assert!(truncated_read.is_empty(), "truncated files were read: {truncated_read:?} (errors: {errors:?})");
 }
+
+/// A JPEG whose EXIF block is a chain of IFDs pointing at each other (a loop) and an orientation tag
+/// buried in a sub-IFD: the reader must neither hang nor fail, and must read the film.
+fn jpeg_with_looping_exif(jpeg: &[u8]) -> Vec<u8> {
+    let mut tiff = Vec::new();
+    tiff.extend_from_slice(b"MM\0\x2a\0\0\0\x08"); // big-endian TIFF header, IFD0 at 8
+    // IFD0: 2 entries: ExifIFD pointer (0x8769) -> 8 (itself), Orientation (0x0112) = 1
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    tiff.extend_from_slice(&[0x87, 0x69, 0, 4, 0, 0, 0, 1, 0, 0, 0, 8]);
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 1, 0, 0]);
+    tiff.extend_from_slice(&8u32.to_be_bytes()); // next IFD = itself: a loop
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]); // the original segments after SOI
+    out
+}
+
+#[test]
+fn odd_but_valid_files_are_read() {
+    let opts = ReadOptions::default();
+    let base = abnormal(&read("kermany-normal.jpeg")).probability;
+    let src = image::load_from_memory(&bytes("kermany-normal.jpeg")).unwrap().to_luma8();
+
+    let looping = jpeg_with_looping_exif(&bytes("kermany-normal.jpeg"));
+    let r = reader().read(&looping, &opts).expect("looping EXIF");
+    assert!((abnormal(&r).probability - base).abs() < 0.02);
+
+    // animated GIF: the first frame is the film, the second is blank
+    let mut gif = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        let rgba = DynamicImage::ImageLuma8(src.clone()).to_rgba8();
+        let blank = image::RgbaImage::from_pixel(rgba.width(), rgba.height(), image::Rgba([0, 0, 0, 255]));
+        enc.encode_frames([image::Frame::new(rgba), image::Frame::new(blank)]).unwrap();
+    }
+    let r = reader().read(&gif, &opts).expect("animated GIF");
+    assert!((abnormal(&r).probability - base).abs() < 0.05, "first frame read");
+
+    // palette (indexed) PNG, as some PACS viewers export
+    let mut png = Vec::new();
+    {
+        let (w, h) = src.dimensions();
+        let mut enc = png::Encoder::new(&mut png, w, h);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette((0..=255u8).flat_map(|v| [v, v, v]).collect::<Vec<u8>>());
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(src.as_raw()).unwrap();
+    }
+    let r = reader().read(&png, &opts).expect("palette PNG");
+    assert!((abnormal(&r).probability - base).abs() < 0.02);
+}
