@@ -4,7 +4,8 @@
 //! Method: on a small copy of the photo, grow the background inwards from the image border through
 //! pixels whose colour changes smoothly (a room, a desk, a lightbox surround), take the largest remaining
 //! blob, fit the largest-area quadrilateral to its convex hull, and accept it only if its four edges are
-//! straight, high-contrast boundaries with background outside. Anything less certain passes through.
+//! straight, high-contrast boundaries with background outside. When the region found has a bright, uniform
+//! rim (a lightbox or screen), look again inside it for the film. Anything less certain passes through.
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
@@ -29,13 +30,61 @@ pub struct Film {
 }
 
 /// Find the film's corners in input pixels; None when the image should be read as it is.
+///
+/// The first boundary found may be that of a lit lightbox or monitor with the film on it: when the found
+/// region's rim is bright and uniform, the film is looked for again inside it.
 pub fn detect(input: &RgbImage) -> Option<Quad> {
+    let outer = detect_once(input)?;
+    Some(nested(input, &outer).unwrap_or(outer))
+}
+
+fn nested(input: &RgbImage, outer: &Quad) -> Option<Quad> {
+    let flat = flatten(input, outer);
+    if !lit_uniform_rim(&flat) {
+        return None;
+    }
+    let inner = detect_once(&flat)?;
+    let (fw, fh) = flat.dimensions();
+    if geometry::area(&inner) < 0.2 * (fw * fh) as f32 {
+        return None;
+    }
+    let to_input = geometry::film_to_input(outer, fw as f32, fh as f32)?;
+    debug(format_args!("film inside a lit surround: {inner:?}"));
+    Some(inner.map(|[x, y]| geometry::map(&to_input, x, y)))
+}
+
+/// A lightbox or screen around the film: a strip 1-4% in from the region's edge (skipping the outermost
+/// pixels, which a slightly-off boundary mixes with the room) is bright and mostly uniform.
+fn lit_uniform_rim(img: &RgbImage) -> bool {
+    let (w, h) = img.dimensions();
+    let side = w.min(h) as f32;
+    let (a, b) = ((side * 0.01).ceil() as u32, (side * 0.04).ceil().max(2.0) as u32);
+    let ring = |x: u32, y: u32| {
+        let d = x.min(y).min(w - 1 - x).min(h - 1 - y);
+        d >= a && d < b
+    };
+    let mut v: Vec<f32> = img
+        .enumerate_pixels()
+        .filter(|(x, y, _)| ring(*x, *y))
+        .map(|(_, _, p)| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32)
+        .collect();
+    if v.is_empty() {
+        return false;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let median = v[v.len() / 2];
+    let near = v.iter().filter(|x| (**x - median).abs() <= 20.0).count() as f32 / v.len() as f32;
+    debug(format_args!("rim median {median:.0}, {:.0}% near it", near * 100.0));
+    median > 140.0 && near > 0.7
+}
+
+fn detect_once(input: &RgbImage) -> Option<Quad> {
     let (w, h) = input.dimensions();
     let s = DETECT_SIDE as f32 / w.max(h) as f32;
     let (sw, sh) = (((w as f32 * s).round() as u32).max(8), ((h as f32 * s).round() as u32).max(8));
     let small = imageops::blur(&imageops::thumbnail(input, sw, sh), 1.0);
     // A low-contrast film edge lets a tolerant fill leak into the film; retry with finer tolerances.
-    let quad = [7u8, 4, 2].into_iter().find_map(|tol| quad_for_tolerance(&small, tol))?;
+    let quad = [7u8, 5, 4, 3, 2].into_iter().find_map(|tol| quad_for_tolerance(&small, tol))?;
     let inv = 1.0 / s;
     let mut q = quad.map(|[x, y]| [x * inv, y * inv]);
     for p in q.iter_mut() {
@@ -63,7 +112,8 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Quad> {
             imageproc::geometry::contour_area(&a.points).total_cmp(&imageproc::geometry::contour_area(&b.points))
         })?;
     let blob_area = imageproc::geometry::contour_area(&contour.points) as f32;
-    if blob_area < 0.10 * total as f32 {
+    // a film worth reading fills a good part of the photo; smaller blobs on bare radiographs are lungs
+    if blob_area < 0.18 * total as f32 {
         return None;
     }
     let hull = convex_hull(contour.points.clone());
@@ -303,6 +353,34 @@ mod tests {
         assert!(film.detected);
         let (fw, fh) = film.image.dimensions();
         assert!(fh > fw, "portrait film stays portrait ({fw}x{fh})");
+    }
+
+    #[test]
+    fn finds_the_film_on_a_lightbox_not_the_lightbox() {
+        let (w, h) = (600u32, 800u32);
+        let panel = [[40.0, 50.0], [570.0, 30.0], [580.0, 770.0], [20.0, 760.0]];
+        let truth = [[130.0, 140.0], [470.0, 150.0], [460.0, 660.0], [120.0, 640.0]];
+        let to_panel = geometry::film_to_input(&panel, 1.0, 1.0).unwrap().invert();
+        let to_film = geometry::film_to_input(&truth, 300.0, 400.0).unwrap().invert();
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            let [u, v] = geometry::map(&to_panel, px, py);
+            if !(0.0..1.0).contains(&u) || !(0.0..1.0).contains(&v) {
+                return Rgb([25, 22, 30]); // dark room
+            }
+            let [fx, fy] = geometry::map(&to_film, px, py);
+            if (0.0..300.0).contains(&fx) && (0.0..400.0).contains(&fy) {
+                let t = 0.35 + 0.3 * (fx / 9.0).sin() * (fy / 11.0).cos() + 0.15 * (fy / 60.0).sin();
+                let v = (240.0 * t.clamp(0.05, 0.95)) as u8; // the film transmits the panel's light
+                return Rgb([v, v, v]);
+            }
+            Rgb([238, 240, 246]) // lit panel
+        });
+        let found = detect(&img).expect("film detected");
+        for (a, b) in found.iter().zip(truth.iter()) {
+            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+            assert!(d < 12.0, "corner {a:?} vs film {b:?}: the lightbox was taken for the film");
+        }
     }
 
     #[test]

@@ -88,6 +88,8 @@ def main():
     res["film_detection"] = {"photos": len(ph), "detected": float(np.mean(det)),
                              "max_corner_error_over_diagonal_median": float(np.median(errs)) if errs else None,
                              "within_3pct": float(np.mean(np.array(errs) < 0.03)) if errs else None}
+    orig = [i for i, (v, _, _) in enumerate(meta) if v == "original"]
+    res["film_detection"]["bare_films_with_a_false_film_found"] = float(np.mean([lines[i]["film"]["detected"] for i in orig]))
     nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
     res["nonxray"] = {"n": len(nx), "refused": float(np.mean([not lines[i]["accepted"] for i in nx])),
                       "accepted_files": [os.path.basename(files[i]) for i in nx if lines[i]["accepted"]]}
