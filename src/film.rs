@@ -66,7 +66,7 @@ fn lit_uniform_rim(img: &RgbImage) -> bool {
     let mut v: Vec<f32> = img
         .enumerate_pixels()
         .filter(|(x, y, _)| ring(*x, *y))
-        .map(|(_, _, p)| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32)
+        .map(|(_, _, p)| 255.0 * crate::preprocess::luma_of(p))
         .collect();
     if v.is_empty() {
         return false;
@@ -182,15 +182,8 @@ fn grow_background(img: &RgbImage, tol: u8) -> GrayImage {
 /// At most 40 are kept (evenly), so the exhaustive quadrilateral search stays cheap.
 fn corner_candidates(hull: &[Point<i32>]) -> Vec<Point<i32>> {
     let n = hull.len();
-    let turn = |i: usize| {
-        let a = hull[(i + n - 1) % n];
-        let b = hull[i];
-        let c = hull[(i + 1) % n];
-        let (ux, uy) = ((b.x - a.x) as f32, (b.y - a.y) as f32);
-        let (vx, vy) = ((c.x - b.x) as f32, (c.y - b.y) as f32);
-        let cos = (ux * vx + uy * vy) / ((ux * ux + uy * uy).sqrt() * (vx * vx + vy * vy).sqrt()).max(1e-6);
-        cos.clamp(-1.0, 1.0).acos().to_degrees()
-    };
+    let f = |p: Point<i32>| [p.x as f32, p.y as f32];
+    let turn = |i: usize| 180.0 - geometry::angle_deg(f(hull[(i + n - 1) % n]), f(hull[i]), f(hull[(i + 1) % n]));
     let mut keep: Vec<Point<i32>> = (0..n).filter(|&i| n <= 4 || turn(i) > 4.0).map(|i| hull[i]).collect();
     if keep.len() > 40 {
         let step = keep.len() as f32 / 40.0;
@@ -267,7 +260,7 @@ fn edge_support(q: &Quad, background: &GrayImage) -> f32 {
 
 /// Flatten the quad of `input` into an upright rectangle whose size follows the quad's side lengths.
 pub fn flatten(input: &RgbImage, corners: &Quad) -> RgbImage {
-    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let d = geometry::dist;
     let mut fw = (d(corners[0], corners[1]) + d(corners[3], corners[2])) / 2.0;
     let mut fh = (d(corners[0], corners[3]) + d(corners[1], corners[2])) / 2.0;
     let scale = (FILM_MAX_SIDE as f32 / fw.max(fh)).min(1.0);

@@ -22,6 +22,18 @@ pub fn area(q: &Quad) -> f32 {
     (s / 2.0).abs()
 }
 
+pub fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+/// Angle a-b-c at b, in degrees (180 for a straight line).
+pub fn angle_deg(a: [f32; 2], b: [f32; 2], c: [f32; 2]) -> f32 {
+    let (ux, uy) = (a[0] - b[0], a[1] - b[1]);
+    let (vx, vy) = (c[0] - b[0], c[1] - b[1]);
+    let cos = (ux * vx + uy * vy) / ((ux * ux + uy * uy).sqrt() * (vx * vx + vy * vy).sqrt()).max(1e-12);
+    cos.clamp(-1.0, 1.0).acos().to_degrees()
+}
+
 /// True when the polygon is strictly convex (all turns the same way) and every angle is in [min_deg, 180-min_deg].
 pub fn is_convex(q: &Quad, min_deg: f32) -> bool {
     let mut sign = 0.0f32;
@@ -36,8 +48,7 @@ pub fn is_convex(q: &Quad, min_deg: f32) -> bool {
             return false;
         }
         sign = cross.signum();
-        let cos = (ux * vx + uy * vy) / ((ux * ux + uy * uy).sqrt() * (vx * vx + vy * vy).sqrt());
-        let deg = cos.clamp(-1.0, 1.0).acos().to_degrees();
+        let deg = angle_deg(a, b, c);
         if deg < min_deg || deg > 180.0 - min_deg {
             return false;
         }

@@ -8,12 +8,14 @@ use crate::manifest::InputSpec;
 
 pub type GreyF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
 
+/// BT.601 luma of one pixel, in [0, 1].
+pub fn luma_of(p: &image::Rgb<u8>) -> f32 {
+    (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) / 255.0
+}
+
 pub fn luma(img: &RgbImage) -> GreyF32 {
     let (w, h) = img.dimensions();
-    let data = img
-        .pixels()
-        .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) / 255.0)
-        .collect();
+    let data = img.pixels().map(luma_of).collect();
     GreyF32::from_raw(w, h, data).expect("buffer has w*h values")
 }
 

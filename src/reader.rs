@@ -67,14 +67,6 @@ impl Reader {
             return Err(Error::Checksum { expected: manifest.sha256.clone(), actual });
         }
         let engine = CpuEngine::new(onnx, &manifest)?;
-        let probe = engine.infer(&vec![0.5; (manifest.input.height * manifest.input.width) as usize])?;
-        if probe.embedding.len() != manifest.ood.mean.len() {
-            return Err(Error::ModelMismatch(format!(
-                "embedding has {} values, the manifest's OOD statistics {}",
-                probe.embedding.len(),
-                manifest.ood.mean.len()
-            )));
-        }
         Ok(Reader { manifest, engine: Box::new(engine), limits: DecodeLimits::default() })
     }
 
@@ -266,8 +258,7 @@ fn turn_upright(film: Film, deg: u32) -> Film {
 }
 
 fn film_min_side(q: &Quad) -> f32 {
-    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    (0..4).map(|i| d(q[i], q[(i + 1) % 4])).fold(f32::INFINITY, f32::min)
+    (0..4).map(|i| geometry::dist(q[i], q[(i + 1) % 4])).fold(f32::INFINITY, f32::min)
 }
 
 fn argmax(v: &[f32]) -> (usize, f32) {

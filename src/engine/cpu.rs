@@ -47,7 +47,14 @@ impl CpuEngine {
             orientations: manifest.orientation.classes_deg_clockwise.len(),
         };
         // One run on a blank input proves the output shapes agree with the manifest before any user image.
-        engine.infer(&vec![0.5; shape.iter().product()])?;
+        let probe = engine.infer(&vec![0.5; shape.iter().product()])?;
+        if probe.embedding.len() != manifest.ood.mean.len() {
+            return Err(Error::ModelMismatch(format!(
+                "embedding has {} values, the manifest's OOD statistics {}",
+                probe.embedding.len(),
+                manifest.ood.mean.len()
+            )));
+        }
         Ok(engine)
     }
 }
