@@ -339,7 +339,7 @@ mod tests {
         let truth = [[130.0, 110.0], [470.0, 150.0], [440.0, 690.0], [100.0, 640.0]];
         let found = detect(&photo(truth)).expect("film detected");
         for (a, b) in found.iter().zip(truth.iter()) {
-            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+            let d = geometry::dist(*a, *b);
             assert!(d < 12.0, "corner {a:?} vs {b:?}");
         }
         let film = find(&photo(truth), None);
@@ -371,7 +371,7 @@ mod tests {
         });
         let found = detect(&img).expect("film detected");
         for (a, b) in found.iter().zip(truth.iter()) {
-            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+            let d = geometry::dist(*a, *b);
             assert!(d < 12.0, "corner {a:?} vs film {b:?}: the lightbox was taken for the film");
         }
     }

@@ -79,31 +79,27 @@ impl Reader {
         self
     }
 
-    /// Read encoded image bytes (any supported format). A panic anywhere below (a decoder bug, say) is
-    /// caught and returned as `Error::Internal`, so one bad file cannot take a batch or a page down.
+    /// Read encoded image bytes (any supported format).
     pub fn read(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_inner(bytes, opts))).unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Internal(msg))
-        })
+        guarded(|| self.read_bytes(bytes, opts))
     }
 
-    fn read_inner(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
+    /// Read already-decoded, upright RGB pixels.
+    pub fn read_image(&self, image: RgbImage, opts: &ReadOptions) -> Result<Reading> {
+        guarded(|| self.read_pixels(image, opts))
+    }
+
+    fn read_bytes(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
         let t0 = Instant::now();
         let image = decode::decode(bytes, &self.limits)?;
         let decode_ms = ms(t0);
-        let mut reading = self.read_image(image, opts)?;
+        let mut reading = self.read_pixels(image, opts)?;
         reading.report.timings_ms.decode = decode_ms;
         reading.report.timings_ms.total = ms(t0);
         Ok(reading)
     }
 
-    /// Read already-decoded, upright RGB pixels.
-    pub fn read_image(&self, image: RgbImage, opts: &ReadOptions) -> Result<Reading> {
+    fn read_pixels(&self, image: RgbImage, opts: &ReadOptions) -> Result<Reading> {
         let t0 = Instant::now();
         let (w, h) = image.dimensions();
         let min = self.limits.min_side;
@@ -241,6 +237,19 @@ impl Reader {
     pub fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
         self.engine.infer(input)
     }
+}
+
+/// Run a read, turning a panic anywhere below (a decoder bug, say) into `Error::Internal`, so one bad
+/// input cannot take a batch or a page down. Both public read entry points go through here.
+fn guarded(read: impl FnOnce() -> Result<Reading>) -> Result<Reading> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::Internal(msg))
+    })
 }
 
 /// Undo a clockwise rotation of `deg`: turn the film counter-clockwise and relabel its corners.

@@ -23,7 +23,7 @@ fn a_tilted_photo_of_a_film_is_found_flattened_and_read_the_same() {
         let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
         let tol = 0.03 * (w * w + h * h).sqrt();
         for (got, want) in r.report.film.corners.iter().zip(truth.iter()) {
-            let d = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
+            let d = xray_reader::geometry::dist(*got, *want);
             assert!(d < tol, "{photo}: corner {got:?} is {d:.0} px from {want:?} (tolerance {tol:.0})");
         }
         let direct = read(&film);
