@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build what is missing and serve the app on 127.0.0.1 (PORT, default 8080). Prints the URL.
+# Build the web app (wasm + page + bundled model, into target/site) and serve it on 127.0.0.1
+# (PORT, default 8080). Prints the URL. Installs the wasm target and the pinned wasm-bindgen-cli if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --bins
-exec ./target/debug/xray-reader-serve www
+./scripts/build-web.sh
+cargo build --bin xray-reader-serve
+exec ./target/debug/xray-reader-serve target/site

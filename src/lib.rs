@@ -14,6 +14,8 @@ pub mod quality;
 pub mod reader;
 pub mod regions;
 pub mod report;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use reader::{ReadOptions, Reader, Reading};

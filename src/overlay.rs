@@ -1,7 +1,7 @@
 //! Overlay: the input photo annotated with the heatmap (positive findings only), hot regions, the peak
 //! and the film outline. Used by the CLI's `--overlay`; the web page draws its own from the same report.
 
-use image::{Rgb, RgbImage, imageops};
+use image::{Rgb, RgbImage, Rgba, RgbaImage, imageops};
 use imageproc::drawing::{draw_cross_mut, draw_line_segment_mut};
 
 use crate::reader::Reading;
@@ -10,33 +10,17 @@ use crate::reader::Reading;
 const MAX_SIDE: u32 = 1280;
 
 pub fn render(reading: &Reading) -> RgbImage {
-    let (w, h) = reading.image.dimensions();
-    let s = (MAX_SIDE as f32 / w.max(h) as f32).min(1.0);
-    let (ow, oh) = (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1));
-    let mut out = if s < 1.0 { imageops::thumbnail(&reading.image, ow, oh) } else { reading.image.clone() };
+    let (w, _) = reading.image.dimensions();
+    let mut out = display_image(reading, MAX_SIDE);
+    let (ow, oh) = out.dimensions();
+    let s = ow as f32 / w as f32;
     let report = &reading.report;
 
-    for (finding, cam) in report.findings.iter().zip(&reading.cams) {
-        if !finding.positive {
-            continue;
-        }
-        let (lo, hi) = cam.range();
-        let (to_film, fw, fh) = cam.input_to_film();
-        for (x, y, p) in out.enumerate_pixels_mut() {
-            let (u, v) = to_film * ((x as f32 + 0.5) / s, (y as f32 + 0.5) / s);
-            let (u, v) = (u / fw, v / fh);
-            if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) || hi <= lo {
-                continue;
-            }
-            let heat = (cam.sample(u, v) - lo) / (hi - lo);
-            if heat < 0.25 {
-                continue;
-            }
-            let c = colormap(heat);
-            let a = 0.55 * heat;
-            for k in 0..3 {
-                p[k] = (p[k] as f32 * (1.0 - a) + c[k] as f32 * a).round() as u8;
-            }
+    let heat = heat_layer(reading, ow, oh);
+    for (p, h) in out.pixels_mut().zip(heat.pixels()) {
+        let a = h[3] as f32 / 255.0;
+        for k in 0..3 {
+            p[k] = (p[k] as f32 * (1.0 - a) + h[k] as f32 * a).round() as u8;
         }
     }
     let thick = ((ow.max(oh) as f32) / 400.0).ceil().max(1.0) as i32;
@@ -53,6 +37,59 @@ pub fn render(reading: &Reading) -> RgbImage {
         }
     }
     out
+}
+
+/// The heatmap of the positive findings as a transparent layer of `width` x `height` pixels laid over the
+/// upright input image (alpha 0 outside the film and where activation is low). The page draws it with an
+/// opacity slider; `render` blends it into the annotated PNG.
+pub fn heat_layer(reading: &Reading, width: u32, height: u32) -> RgbaImage {
+    let mut layer = RgbaImage::new(width.max(1), height.max(1));
+    let (w, _) = reading.image.dimensions();
+    let s = width as f32 / w as f32;
+    for (finding, cam) in reading.report.findings.iter().zip(&reading.cams) {
+        if !finding.positive {
+            continue;
+        }
+        let (lo, hi) = cam.range();
+        if hi <= lo {
+            continue;
+        }
+        let (to_film, fw, fh) = cam.input_to_film();
+        for (x, y, p) in layer.enumerate_pixels_mut() {
+            let (u, v) = to_film * ((x as f32 + 0.5) / s, (y as f32 + 0.5) / s);
+            let (u, v) = (u / fw, v / fh);
+            if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+                continue;
+            }
+            let heat = (cam.sample(u, v) - lo) / (hi - lo);
+            let alpha = if heat < 0.25 { 0 } else { (0.55 * heat * 255.0).round() as u8 };
+            if alpha > p[3] {
+                let c = colormap(heat);
+                *p = Rgba([c[0], c[1], c[2], alpha]);
+            }
+        }
+    }
+    layer
+}
+
+/// The upright input image scaled so its long side is at most `max_side` (never enlarged).
+pub fn display_image(reading: &Reading, max_side: u32) -> RgbImage {
+    let (w, h) = reading.image.dimensions();
+    let (ow, oh) = display_image_size(reading, max_side);
+    if (ow, oh) == (w, h) {
+        return reading.image.clone();
+    }
+    imageops::thumbnail(&reading.image, ow, oh)
+}
+
+/// The size `display_image` returns.
+pub fn display_image_size(reading: &Reading, max_side: u32) -> (u32, u32) {
+    let (w, h) = reading.image.dimensions();
+    let s = (max_side as f32 / w.max(h) as f32).min(1.0);
+    if s >= 1.0 {
+        return (w, h);
+    }
+    (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1))
 }
 
 fn polygon(img: &mut RgbImage, pts: &[[f32; 2]; 4], colour: Rgb<u8>, thick: i32) {

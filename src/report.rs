@@ -149,6 +149,28 @@ pub fn wording(label: &str, probability: f32, threshold: f32, accepted: bool) ->
 }
 
 impl Report {
+    /// Re-express every pixel coordinate for an image scaled by `sx`, `sy` (used when a large photo was
+    /// downscaled before reading, so that the report speaks in the caller's original pixels).
+    pub fn scale_coordinates(&mut self, sx: f32, sy: f32) {
+        let p = |q: &mut [f32; 2]| {
+            q[0] *= sx;
+            q[1] *= sy;
+        };
+        self.film.corners.iter_mut().for_each(p);
+        for f in &mut self.findings {
+            p(&mut f.peak);
+            for r in &mut f.regions {
+                r.x *= sx;
+                r.y *= sy;
+                r.w *= sx;
+                r.h *= sy;
+                r.polygon.iter_mut().for_each(p);
+            }
+        }
+        self.image.width = (self.image.width as f32 * sx).round() as u32;
+        self.image.height = (self.image.height as f32 * sy).round() as u32;
+    }
+
     /// The report line for an input that could not be read at all.
     pub fn failure(name: Option<String>, err: &Error) -> serde_json::Value {
         serde_json::json!({

@@ -1,4 +1,5 @@
-//! `xray-reader-serve`: a small static server for `www/` on 127.0.0.1 (PORT, default 8080), with the
+//! `xray-reader-serve`: a small static server for the built site on 127.0.0.1 (PORT, default 8080; 0 picks a
+//! free port and prints it), serving `name.gz` siblings to clients that accept gzip, with the
 //! headers the page needs: correct MIME types (wasm), a Content-Security-Policy that forbids remote
 //! connections, and cross-origin isolation. Standard library only; for local use and kiosks.
 
@@ -11,7 +12,8 @@ fn mime(path: &Path) -> &'static str {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
-        "json" | "webmanifest" => "application/json",
+        "json" => "application/json",
+        "webmanifest" => "application/manifest+json",
         "wasm" => "application/wasm",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -26,10 +28,16 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut line = String::new();
     let mut reader = BufReader::new(s.try_clone()?);
     reader.read_line(&mut line)?;
+    let mut gzip_ok = false;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
             break;
+        }
+        if let Some((name, value)) = h.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("accept-encoding") && value.to_ascii_lowercase().contains("gzip") {
+                gzip_ok = true;
+            }
         }
     }
     let mut parts = line.split_whitespace();
@@ -50,9 +58,20 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
         write!(s, "HTTP/1.1 405 Method Not Allowed\r\n{headers}Content-Length: 0\r\n\r\n")?;
         return Ok(());
     }
-    match (safe, std::fs::read(&file)) {
+    // a precompressed sibling (the build writes `name.gz` next to every file) when the client takes gzip
+    let gz = PathBuf::from(format!("{}.gz", file.display()));
+    let (body, encoding) = match (gzip_ok, std::fs::read(&gz)) {
+        (true, Ok(b)) => (Ok(b), "Content-Encoding: gzip\r\n"),
+        _ => (std::fs::read(&file), ""),
+    };
+    match (safe, body) {
         (true, Ok(body)) => {
-            write!(s, "HTTP/1.1 200 OK\r\n{headers}Content-Type: {}\r\nContent-Length: {}\r\n\r\n", mime(&file), body.len())?;
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\n{headers}Vary: Accept-Encoding\r\n{encoding}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                mime(&file),
+                body.len()
+            )?;
             if method == "GET" {
                 s.write_all(&body)?;
             }
@@ -83,6 +102,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     println!("Serving {} at http://127.0.0.1:{port}/ (Ctrl-C to stop)", root.display());
     for stream in listener.incoming().flatten() {
         let root = root.clone();

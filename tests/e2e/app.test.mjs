@@ -1,0 +1,270 @@
+// End-to-end: the built site (target/site) in Debian's headless Chromium, driven by playwright-core.
+// Run by scripts/test.sh after scripts/build-web.sh: `node --test tests/e2e/`.
+// Screenshots for reviewers land in target/e2e/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { launch, startServer, fixture } from "./harness.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const SHOTS = path.join(ROOT, "target/e2e");
+fs.mkdirSync(SHOTS, { recursive: true });
+
+let server, browser, context, page;
+const requests = [];
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+  context = await browser.newContext({ viewport: { width: 1000, height: 1400 }, locale: "en-US" });
+  context.on("request", (r) => requests.push(r.url()));
+  page = await context.newPage();
+  page.on("pageerror", (e) => console.error("pageerror:", e.message));
+  await page.goto(server.url);
+  await waitReady(page);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+async function waitReady(p) {
+  await p.waitForFunction(() => {
+    const el = document.querySelector("xray-reader");
+    return el && el.reader && el.reader.manifest && !el.hasAttribute("busy");
+  }, null, { timeout: 120000 });
+}
+
+/** Read a fixture through the page's file input; resolves to the report the element shows. */
+async function readThroughFileInput(p, name) {
+  const before = await reads(p);
+  await p.locator("xray-reader input[type=file]").setInputFiles(fixture(name));
+  await nextRead(p, before);
+  return p.evaluate(() => document.querySelector("xray-reader").report);
+}
+
+const reads = (p) => p.evaluate(() => document.querySelector("xray-reader").reads);
+
+/** Wait until the element has completed a read after `count` reads. */
+function nextRead(p, count) {
+  return p.waitForFunction((n) => {
+    const el = document.querySelector("xray-reader");
+    return el.reads > n && !el.hasAttribute("busy");
+  }, count, { timeout: 60000 });
+}
+
+function nativeReport(name) {
+  const bin = path.join(ROOT, "target/debug/xray-reader");
+  const out = execFileSync(bin, ["read", "--json", fixture(name)], { encoding: "utf8" });
+  return JSON.parse(out.trim().split("\n")[0]);
+}
+
+test("a photo of a film is read through the file input: findings, heatmap, outline, same numbers as the CLI", async () => {
+  const report = await readThroughFileInput(page, "photo-nih-pneumonia.jpg");
+  assert.equal(report.ok, true);
+  assert.equal(report.accepted, true, JSON.stringify(report.quality));
+  assert.equal(report.engine, "cpu");
+  const abnormal = report.findings.find((f) => f.label === "abnormal");
+  assert.ok(abnormal.positive, `abnormal ${abnormal.probability}`);
+  assert.ok(report.film.detected, "the film was found in the photo");
+
+  // the wasm build gives the CLI's answer on the same bytes
+  const native = nativeReport("photo-nih-pneumonia.jpg");
+  assert.ok(Math.abs(native.findings[0].probability - abnormal.probability) < 1e-3,
+    `wasm ${abnormal.probability} vs native ${native.findings[0].probability}`);
+  for (let i = 0; i < 4; i++) {
+    for (let k = 0; k < 2; k++) assert.ok(Math.abs(native.film.corners[i][k] - report.film.corners[i][k]) < 1);
+  }
+
+  // what the user sees: a positive finding with its plain-language wording, the heatmap, the disclaimer
+  const text = await page.locator("xray-reader .finding").first().innerText();
+  assert.match(text, /Suggests an abnormality/);
+  assert.match(text, /clinician/);
+  const heatAlpha = await page.evaluate(() => {
+    const c = document.querySelector("xray-reader").shadowRoot.querySelector("canvas.heat");
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+    return n / (d.length / 4);
+  });
+  assert.ok(heatAlpha > 0.02 && heatAlpha < 0.9, `heatmap covers ${heatAlpha} of the view`);
+  assert.match(await page.locator("xray-reader .disclaimer").innerText(), /not a diagnosis/);
+
+  // the opacity slider and toggle act on the heatmap layer
+  await page.locator("xray-reader input[type=range]").fill("30");
+  assert.equal(await page.evaluate(() => document.querySelector("xray-reader").shadowRoot.querySelector("canvas.heat").style.opacity), "0.3");
+  await page.locator("xray-reader input[type=checkbox]").uncheck();
+  const cleared = await page.evaluate(() => {
+    const c = document.querySelector("xray-reader").shadowRoot.querySelector("canvas.heat");
+    return c.getContext("2d").getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0);
+  });
+  assert.equal(cleared, false, "heatmap hidden when toggled off");
+  await page.locator("xray-reader input[type=checkbox]").check();
+  await page.locator("xray-reader input[type=range]").fill("70");
+  await page.locator("xray-reader section.result").screenshot({ path: path.join(SHOTS, "result-en.png") });
+});
+
+test("dragging a film corner re-reads with the corrected outline", async () => {
+  const count = await reads(page);
+  const before = await page.evaluate(() => document.querySelector("xray-reader").report);
+  const canvas = page.locator("xray-reader canvas[data-id=base]");
+  await canvas.scrollIntoViewIfNeeded();
+  const box = await canvas.boundingBox();
+  const [cx, cy] = before.film.corners[0];
+  const s = box.width / before.image.width;
+  const start = [box.x + cx * s, box.y + cy * s];
+  await page.mouse.move(start[0], start[1]);
+  await page.mouse.down();
+  await page.mouse.move(start[0] + 25, start[1] + 20, { steps: 5 });
+  await page.mouse.up();
+  await nextRead(page, count);
+  const after = await page.evaluate(() => document.querySelector("xray-reader").report);
+  assert.equal(after.film.from_caller, true);
+  assert.ok(Math.abs(after.film.corners[0][0] - (cx + 25 / s)) < 3, `corner x ${after.film.corners[0][0]}`);
+  assert.ok(Math.abs(after.film.corners[0][1] - (cy + 20 / s)) < 3, `corner y ${after.film.corners[0][1]}`);
+  assert.match(await page.locator("xray-reader [data-id=film-info]").innerText(), /corners you set/);
+});
+
+test("switching language translates the page, the wording and the checks", async () => {
+  await page.selectOption("#lang", "fr");
+  await page.waitForFunction(() => document.querySelector("xray-reader").language === "fr");
+  await page.waitForFunction(() => document.querySelector("h1").textContent.includes("radiographies"));
+  assert.match(await page.locator("xray-reader [data-id=result-heading]").innerText(), /Résultat/);
+  assert.match(await page.locator("xray-reader .finding p").first().innerText(), /Évoque une anomalie .*seuil/);
+  await page.locator("xray-reader section.result").screenshot({ path: path.join(SHOTS, "result-fr.png") });
+  for (const [code, word] of [["zh", "结果"], ["es", "Resultado"], ["pt", "Resultado"], ["en", "Result"]]) {
+    await page.selectOption("#lang", code);
+    await page.waitForFunction((c) => document.querySelector("xray-reader").language === c, code);
+    await page.waitForFunction((w) => document.querySelector("xray-reader").shadowRoot.querySelector("[data-id=result-heading]").textContent.includes(w), word);
+  }
+  // the choice persists across a reload
+  await page.selectOption("#lang", "es");
+  await page.reload();
+  await waitReady(page);
+  assert.equal(await page.evaluate(() => document.documentElement.lang), "es");
+  await page.selectOption("#lang", "en");
+});
+
+test("a non-X-ray photo is refused with a reason; a damaged file gives a typed error and the reader goes on", async () => {
+  const report = await readThroughFileInput(page, "not-xray-astronaut.jpg");
+  assert.equal(report.accepted, false);
+  const refusals = report.quality.filter((q) => q.severity === "refuse").map((q) => q.code);
+  assert.ok(refusals.includes("not_chest_xray") || refusals.includes("colour_photo"), refusals.join());
+  assert.match(await page.locator("xray-reader [data-id=refused]").innerText(), /Not read/);
+
+  const truncated = fs.readFileSync(fixture("nih-normal.jpg")).subarray(0, 5000);
+  const count = await reads(page);
+  await page.locator("xray-reader input[type=file]").setInputFiles({ name: "broken.jpg", mimeType: "image/jpeg", buffer: truncated });
+  await nextRead(page, count);
+  assert.equal(await page.locator("xray-reader [data-id=error]").isVisible(), true);
+  assert.match(await page.locator("xray-reader [data-id=error]").innerText(), /damaged or incomplete/);
+  const kind = await page.evaluate(() => document.querySelector("xray-reader").shadowRoot.querySelector("[data-id=error]").dataset.kind);
+  assert.equal(kind, "corrupt");
+  const again = await readThroughFileInput(page, "kermany-normal.jpeg");
+  assert.equal(again.accepted, true);
+  assert.equal(again.findings[0].positive, false);
+});
+
+test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP photo is downscaled first; errors have kinds", async () => {
+  const photo = fs.readFileSync(fixture("photo-nih-pneumonia.jpg")).toString("base64");
+  const result = await page.evaluate(async (b64) => {
+    const { createReader } = await import("/xray-reader.js");
+    const reader = await createReader();
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const fromBuffer = await reader.read(bytes.buffer.slice(0));
+    const fromBlob = await reader.read(new Blob([bytes]), { name: "photo.jpg" });
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    const c = new OffscreenCanvas(bitmap.width, bitmap.height);
+    c.getContext("2d").drawImage(bitmap, 0, 0);
+    const fromPixels = await reader.read(c.getContext("2d").getImageData(0, 0, bitmap.width, bitmap.height));
+    // the same film photographed at 12 MP: 4000x3000 JPEG
+    const big = new OffscreenCanvas(4000, 3000);
+    const g = big.getContext("2d");
+    g.fillStyle = "#202020";
+    g.fillRect(0, 0, 4000, 3000);
+    const scale = 2800 / bitmap.height;
+    g.drawImage(bitmap, 600, 100, bitmap.width * scale, bitmap.height * scale);
+    const bigBlob = await big.convertToBlob({ type: "image/jpeg", quality: 0.9 });
+    const fromBig = await reader.read(bigBlob);
+    const errors = {};
+    for (const [name, input, opts] of [
+      ["empty", new ArrayBuffer(0)],
+      ["random", crypto.getRandomValues(new Uint8Array(4096)).buffer],
+      ["pdf", new TextEncoder().encode("%PDF-1.7\n1 0 obj <<>> endobj\n").buffer],
+      ["not_input", 42],
+      ["webgpu", bytes.buffer.slice(0), { backend: "webgpu" }],
+      ["bad_backend", bytes.buffer.slice(0), { backend: "quantum" }],
+      ["bad_corners", bytes.buffer.slice(0), { corners: [[0, 0], [1, 0], [1, 1], [0, 1]] }],
+    ]) {
+      try {
+        await reader.read(input, opts);
+        errors[name] = "no error";
+      } catch (e) {
+        errors[name] = e.kind;
+      }
+    }
+    const afterErrors = await reader.read(new Blob([bytes]));
+    reader.close();
+    return { fromBuffer, fromBlob, fromPixels, fromBig, errors, afterErrors, size: [bitmap.width, bitmap.height] };
+  }, photo);
+  const p = (r) => r.findings[0].probability;
+  assert.equal(result.fromBlob.file, "photo.jpg");
+  assert.equal(p(result.fromBuffer), p(result.fromBlob));
+  assert.ok(Math.abs(p(result.fromPixels) - p(result.fromBlob)) < 0.02, `pixels ${p(result.fromPixels)} vs bytes ${p(result.fromBlob)}`);
+  assert.deepEqual([result.fromBig.image.width, result.fromBig.image.height], [4000, 3000], "report speaks in the photo's own pixels");
+  assert.ok(result.fromBig.findings[0].positive, `12 MP photo: ${p(result.fromBig)}`);
+  // the film sits at x 600.., y 100..2900 in the big photo: the outline must be found there, in those pixels
+  const xs = result.fromBig.film.corners.map((c) => c[0]);
+  const ys = result.fromBig.film.corners.map((c) => c[1]);
+  assert.ok(Math.min(...xs) >= 550 && Math.max(...ys) <= 2950 && Math.min(...ys) >= 50, JSON.stringify(result.fromBig.film.corners));
+  assert.deepEqual(result.errors, {
+    empty: "empty",
+    random: "unsupported_format",
+    pdf: "unsupported_format",
+    not_input: "invalid_input",
+    webgpu: "backend_unavailable",
+    bad_backend: "invalid_options",
+    bad_corners: "invalid_corners",
+  });
+  assert.equal(result.afterErrors.ok, true);
+});
+
+test("a Rust panic inside the worker is reported as kind internal and the reader recovers", async () => {
+  const out = await page.evaluate(async () => {
+    const el = document.querySelector("xray-reader");
+    let kind = null;
+    try {
+      await el.reader._panicForTest();
+    } catch (e) {
+      kind = e.kind;
+    }
+    return { kind, restarts: el.reader.restarts };
+  });
+  assert.deepEqual(out, { kind: "internal", restarts: 1 });
+  const report = await readThroughFileInput(page, "kermany-pneumonia.jpeg");
+  assert.equal(report.findings[0].positive, true);
+});
+
+test("offline after the first visit: the service worker serves everything, and a read still works", async () => {
+  await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 60000 });
+  await context.setOffline(true);
+  await page.reload();
+  await waitReady(page);
+  const report = await readThroughFileInput(page, "photo-kermany-normal.jpg");
+  assert.equal(report.ok, true);
+  assert.equal(report.findings[0].positive, false);
+  await page.screenshot({ path: path.join(SHOTS, "offline-page.png"), fullPage: true });
+  await context.setOffline(false);
+});
+
+test("no request ever left the origin", () => {
+  const origin = new URL(server.url).origin;
+  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith("blob:") && !u.startsWith("data:"));
+  assert.deepEqual(foreign, []);
+  assert.ok(requests.length > 10, `saw ${requests.length} requests`);
+});

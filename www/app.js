@@ -1,0 +1,55 @@
+// The app page: language choice, offline install (service worker). The reader itself is <xray-reader>.
+import { LANGUAGES, loadMessages, pickLanguage } from "./xray-reader.js";
+
+const STORAGE_KEY = "xray-reader.lang";
+const select = document.getElementById("lang");
+const reader = document.getElementById("reader");
+
+async function setLanguage(lang) {
+  const m = await loadMessages(lang);
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = m[el.dataset.i18n];
+  document.title = m.title;
+  select.value = lang;
+  select.setAttribute("aria-label", m.language);
+  reader.setAttribute("lang", lang);
+}
+
+async function main() {
+  for (const code of LANGUAGES) {
+    const m = await loadMessages(code);
+    const opt = document.createElement("option");
+    opt.value = code;
+    opt.textContent = m.language_name;
+    select.append(opt);
+  }
+  let stored = null;
+  try {
+    stored = localStorage.getItem(STORAGE_KEY);
+  } catch {
+    stored = null;
+  }
+  await setLanguage(LANGUAGES.includes(stored) ? stored : pickLanguage());
+  select.addEventListener("change", () => {
+    try {
+      localStorage.setItem(STORAGE_KEY, select.value);
+    } catch {
+      /* private mode: the choice lasts for this visit */
+    }
+    setLanguage(select.value);
+  });
+
+  const state = document.getElementById("offline-state");
+  if ("serviceWorker" in navigator) {
+    try {
+      await navigator.serviceWorker.register("sw.js", { scope: "./" });
+      await navigator.serviceWorker.ready;
+      state.textContent = "Available offline.";
+      document.documentElement.dataset.offlineReady = "true";
+    } catch (e) {
+      state.textContent = `Offline use unavailable: ${e.message}`;
+    }
+  }
+}
+
+main();

@@ -1,0 +1,32 @@
+// Service worker: caches the app shell, wasm and model on install, then serves them from the cache so the
+// reader works offline. The build (scripts/build-web.sh) writes VERSION (a hash of every cached file)
+// and ASSETS; a new build gets a new cache and the old one is deleted.
+const VERSION = "__VERSION__";
+const ASSETS = __ASSETS__;
+const CACHE = `xray-reader-${VERSION}`;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE).then((cache) => cache.addAll(ASSETS.map((a) => new Request(a, { cache: "reload" })))).then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith("xray-reader-") && k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
+  event.respondWith(
+    caches.open(CACHE).then(async (cache) => {
+      const hit = await cache.match(event.request, { ignoreSearch: true });
+      if (hit) return hit;
+      return fetch(event.request);
+    }),
+  );
+});

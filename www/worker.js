@@ -1,0 +1,123 @@
+// The reading worker: hosts the wasm module and the model, so the page never freezes.
+// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl} -> {type:"ready", manifest}
+// {type:"read", input, options} -> {type:"progress", stage}* then {type:"result", report, image, heatmap}
+// Errors come back as {type:"error", kind, message}. After a Rust panic (a wasm trap) the instance is not
+// trusted again: the worker answers {type:"crash", message} and closes; the host starts a new one.
+
+import init, { Reader } from "./pkg/xray_reader.js";
+
+/** Photos larger than this on the long side are downscaled here, before they reach wasm memory. */
+const MAX_READ_SIDE = 2048;
+/** Long side of the image and heatmap handed back for display. */
+const VIEW_SIDE = 1600;
+
+let reader = null;
+let panicMessage = null;
+globalThis.__xrayReaderPanic = (message) => {
+  panicMessage = String(message);
+};
+
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+
+async function fetchBytes(url) {
+  const res = await fetch(url);
+  if (!res.ok) {
+    throw Object.assign(new Error(`cannot load ${url}: HTTP ${res.status}`), { kind: "model_unavailable" });
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function load(id, modelUrl, manifestUrl) {
+  post({ type: "progress", id, stage: "loading_model" });
+  await init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) });
+  const [onnx, manifest] = await Promise.all([fetchBytes(modelUrl), fetchBytes(manifestUrl)]);
+  post({ type: "progress", id, stage: "preparing_model" });
+  reader = Reader.fromBytes(onnx, manifest);
+  post({ type: "ready", id, manifest: reader.manifest() });
+}
+
+function scaledSize(w, h, max) {
+  const s = Math.min(1, max / Math.max(w, h));
+  return [Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))];
+}
+
+function pixelsOf(source, w, h) {
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(source, 0, 0, w, h);
+  return ctx.getImageData(0, 0, w, h);
+}
+
+/** Read one input: big photos are decoded and downscaled by the browser, everything else by Rust. */
+async function readInput(id, input, options) {
+  post({ type: "progress", id, stage: "decoding" });
+  if (input.kind === "pixels") {
+    const { width, height, data } = input;
+    if (Math.max(width, height) > MAX_READ_SIDE) {
+      const [w, h] = scaledSize(width, height, MAX_READ_SIDE);
+      const bitmap = await createImageBitmap(new ImageData(new Uint8ClampedArray(data), width, height));
+      const small = pixelsOf(bitmap, w, h);
+      bitmap.close();
+      post({ type: "progress", id, stage: "reading" });
+      return reader.readPixels(new Uint8Array(small.data.buffer), w, h, width, height, options);
+    }
+    post({ type: "progress", id, stage: "reading" });
+    return reader.readPixels(new Uint8Array(data), width, height, 0, 0, options);
+  }
+  const bytes = new Uint8Array(input.bytes);
+  let bitmap = null;
+  try {
+    bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: "from-image" });
+  } catch {
+    bitmap = null; // not decodable by the browser (TIFF, damaged file): Rust decodes it or says why not
+  }
+  if (bitmap && Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE) {
+    const [w, h] = scaledSize(bitmap.width, bitmap.height, MAX_READ_SIDE);
+    const small = pixelsOf(bitmap, w, h);
+    const [ow, oh] = [bitmap.width, bitmap.height];
+    bitmap.close();
+    post({ type: "progress", id, stage: "reading" });
+    return reader.readPixels(new Uint8Array(small.data.buffer), w, h, ow, oh, options);
+  }
+  if (bitmap) bitmap.close();
+  post({ type: "progress", id, stage: "reading" });
+  return reader.read(bytes, options);
+}
+
+function picture(p) {
+  if (!p) return null;
+  const out = { width: p.width, height: p.height, rgba: p.rgba.buffer };
+  p.free();
+  return out;
+}
+
+self.onmessage = async (event) => {
+  const { id, type } = event.data;
+  try {
+    if (type === "init") {
+      await load(id, event.data.modelUrl, event.data.manifestUrl);
+    } else if (type === "read") {
+      if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
+      const report = await readInput(id, event.data.input, event.data.options || {});
+      const image = picture(reader.lastImage(VIEW_SIDE));
+      const heatmap = picture(reader.lastHeatmap(VIEW_SIDE));
+      const transfer = [image, heatmap].filter(Boolean).map((p) => p.rgba);
+      post({ type: "result", id, report, image, heatmap }, transfer);
+    } else if (type === "clear") {
+      if (reader) reader.clearLast();
+      post({ type: "cleared", id });
+    } else if (type === "panic") {
+      // test hook: prove that the host survives a Rust panic
+      const { __panicForTest } = await import("./pkg/xray_reader.js");
+      __panicForTest();
+    }
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) {
+      post({ type: "crash", id, message: panicMessage || e.message });
+      self.close();
+      return;
+    }
+    post({ type: "error", id, kind: e.kind || "internal", message: e.message || String(e) });
+  }
+};
