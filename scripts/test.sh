@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --all-targets "$@"
+# the wasm Reader class itself, in headless Chromium (wasm-bindgen-test; webdriver.json sets the browser)
+CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
+  cargo test --target wasm32-unknown-unknown --no-default-features --test wasm
 ./scripts/build-web.sh
-cargo build --bins
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 node --test --test-concurrency=1 tests/e2e/

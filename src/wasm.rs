@@ -54,7 +54,8 @@ fn options(value: JsValue) -> Result<ReadOptions, JsValue> {
 }
 
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    // None becomes null (not undefined), so the object matches the CLI's JSON field for field
+    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
     value.serialize(&ser).map_err(|e| js_error("internal", &format!("cannot convert the report: {e}")))
 }
 

@@ -12,6 +12,7 @@ const MAX_READ_SIDE = 2048;
 const VIEW_SIDE = 1600;
 
 let reader = null;
+let wasm = null;
 let panicMessage = null;
 globalThis.__xrayReaderPanic = (message) => {
   panicMessage = String(message);
@@ -29,7 +30,7 @@ async function fetchBytes(url) {
 
 async function load(id, modelUrl, manifestUrl) {
   post({ type: "progress", id, stage: "loading_model" });
-  await init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) });
+  wasm = await init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) });
   const [onnx, manifest] = await Promise.all([fetchBytes(modelUrl), fetchBytes(manifestUrl)]);
   post({ type: "progress", id, stage: "preparing_model" });
   reader = Reader.fromBytes(onnx, manifest);
@@ -104,6 +105,8 @@ self.onmessage = async (event) => {
       const heatmap = picture(reader.lastHeatmap(VIEW_SIDE));
       const transfer = [image, heatmap].filter(Boolean).map((p) => p.rgba);
       post({ type: "result", id, report, image, heatmap }, transfer);
+    } else if (type === "stats") {
+      post({ type: "stats", id, wasmMemoryBytes: wasm ? wasm.memory.buffer.byteLength : 0 });
     } else if (type === "clear") {
       if (reader) reader.clearLast();
       post({ type: "cleared", id });

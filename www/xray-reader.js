@@ -150,6 +150,15 @@ class Reader {
     });
   }
 
+  /** Memory held by the reader: { wasmMemoryBytes } (the worker's WebAssembly memory; it never shrinks). */
+  stats() {
+    return this._serial(async () => {
+      await this._ensureWorker();
+      const { wasmMemoryBytes } = await this._call({ type: "stats" });
+      return { wasmMemoryBytes };
+    });
+  }
+
   /** Stop the worker and free its memory. */
   close() {
     if (this._worker) this._worker.terminate();
@@ -539,7 +548,10 @@ export class XrayReaderElement extends HTMLElement {
     const ctx = target.getContext("2d");
     ctx.putImageData(image, 0, 0);
     const s = this._scale();
-    const lw = Math.max(2, Math.round(Math.max(image.width, image.height) / 400));
+    // sizes in CSS pixels, so outlines and corner handles stay visible and touchable on a small screen
+    const shown = this.$("base").getBoundingClientRect().width;
+    const px = shown > 0 ? image.width / shown : Math.max(1, image.width / 800);
+    const lw = Math.max(1, 2.5 * px);
     const poly = (pts, colour) => {
       ctx.beginPath();
       pts.forEach(([x, y], i) => (i ? ctx.lineTo(x * s, y * s) : ctx.moveTo(x * s, y * s)));
@@ -552,25 +564,25 @@ export class XrayReaderElement extends HTMLElement {
     for (const f of report.findings) {
       for (const reg of f.regions) poly(reg.polygon, "#ff2828");
       if (f.positive) {
-        const [px, py] = [f.peak[0] * s, f.peak[1] * s];
+        const [cx, cy] = [f.peak[0] * s, f.peak[1] * s];
         ctx.strokeStyle = "#ffff00";
         ctx.lineWidth = lw;
         ctx.beginPath();
-        ctx.moveTo(px - 6 * lw, py); ctx.lineTo(px + 6 * lw, py);
-        ctx.moveTo(px, py - 6 * lw); ctx.lineTo(px, py + 6 * lw);
+        ctx.moveTo(cx - 8 * px, cy); ctx.lineTo(cx + 8 * px, cy);
+        ctx.moveTo(cx, cy - 8 * px); ctx.lineTo(cx, cy + 8 * px);
         ctx.stroke();
       }
     }
     if (withHandles) {
       corners.forEach(([x, y], i) => {
         ctx.beginPath();
-        ctx.arc(x * s, y * s, 5 * lw, 0, Math.PI * 2);
+        ctx.arc(x * s, y * s, 11 * px, 0, Math.PI * 2);
         ctx.fillStyle = i === selected ? "#e69500" : CORNER_COLOURS[i];
         ctx.globalAlpha = 0.8;
         ctx.fill();
         ctx.globalAlpha = 1;
         ctx.fillStyle = "#000";
-        ctx.font = `${6 * lw}px sans-serif`;
+        ctx.font = `${13 * px}px sans-serif`;
         ctx.textAlign = "center";
         ctx.textBaseline = "middle";
         ctx.fillText(String(i + 1), x * s, y * s);

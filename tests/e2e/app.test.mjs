@@ -20,7 +20,7 @@ const requests = [];
 before(async () => {
   server = await startServer();
   browser = await launch();
-  context = await browser.newContext({ viewport: { width: 1000, height: 1400 }, locale: "en-US" });
+  context = await browser.newContext({ viewport: { width: 1000, height: 1400 }, locale: "en-US", acceptDownloads: true });
   context.on("request", (r) => requests.push(r.url()));
   page = await context.newPage();
   page.on("pageerror", (e) => console.error("pageerror:", e.message));
@@ -73,8 +73,11 @@ test("a photo of a film is read through the file input: findings, heatmap, outli
   assert.ok(abnormal.positive, `abnormal ${abnormal.probability}`);
   assert.ok(report.film.detected, "the film was found in the photo");
 
-  // the wasm build gives the CLI's answer on the same bytes
+  // the wasm build gives the CLI's answer on the same bytes, in the same shape
   const native = nativeReport("photo-nih-pneumonia.jpg");
+  assert.deepEqual(Object.keys(report).sort(), Object.keys(native).sort());
+  assert.deepEqual(Object.keys(report.findings[0]).sort(), Object.keys(native.findings[0]).sort());
+  assert.equal(report.error, null);
   assert.ok(Math.abs(native.findings[0].probability - abnormal.probability) < 1e-3,
     `wasm ${abnormal.probability} vs native ${native.findings[0].probability}`);
   for (let i = 0; i < 4; i++) {
@@ -148,6 +151,45 @@ test("switching language translates the page, the wording and the checks", async
   await waitReady(page);
   assert.equal(await page.evaluate(() => document.documentElement.lang), "es");
   await page.selectOption("#lang", "en");
+});
+
+test("drag and drop and paste both read the image; a read makes no network request", async () => {
+  const b64 = fs.readFileSync(fixture("nih-normal.jpg")).toString("base64");
+  const dt = await page.evaluateHandle((data) => {
+    const t = new DataTransfer();
+    t.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], "dropped.jpg", { type: "image/jpeg" }));
+    return t;
+  }, b64);
+  let count = await reads(page);
+  const requestsBefore = requests.length;
+  await page.dispatchEvent("xray-reader .drop", "drop", { dataTransfer: dt });
+  await nextRead(page, count);
+  assert.equal((await page.evaluate(() => document.querySelector("xray-reader").report)).file, "dropped.jpg");
+  assert.equal(requests.length, requestsBefore, "reading made no request at all");
+  count = await reads(page);
+  await page.evaluate((data) => {
+    const t = new DataTransfer();
+    t.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], "pasted.jpg", { type: "image/jpeg" }));
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: t }));
+  }, b64);
+  await nextRead(page, count);
+  const pasted = await page.evaluate(() => document.querySelector("xray-reader").report);
+  assert.equal(pasted.file, "pasted.jpg");
+  assert.equal(pasted.findings[0].positive, false);
+});
+
+test("usable on a 360 px wide phone: no sideways scrolling, controls reachable", async () => {
+  const phone = await context.newPage();
+  await phone.setViewportSize({ width: 360, height: 740 });
+  await phone.goto(server.url);
+  await waitReady(phone);
+  await phone.locator("xray-reader input[type=file]").setInputFiles(fixture("photo-nih-normal.jpg"));
+  await phone.waitForFunction(() => document.querySelector("xray-reader").reads > 0 && !document.querySelector("xray-reader").hasAttribute("busy"), null, { timeout: 60000 });
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= 360), "page fits 360 px");
+  const button = await phone.locator("xray-reader [data-id=save-json]").boundingBox();
+  assert.ok(button.x >= 0 && button.x + button.width <= 360 && button.height >= 40, JSON.stringify(button));
+  await phone.screenshot({ path: path.join(SHOTS, "phone-360.png"), fullPage: true });
+  await phone.close();
 });
 
 test("a non-X-ray photo is refused with a reason; a damaged file gives a typed error and the reader goes on", async () => {
@@ -248,6 +290,43 @@ test("a Rust panic inside the worker is reported as kind internal and the reader
   assert.deepEqual(out, { kind: "internal", restarts: 1 });
   const report = await readThroughFileInput(page, "kermany-pneumonia.jpeg");
   assert.equal(report.findings[0].positive, true);
+});
+
+test("exports: the JSON report and the annotated PNG are saved locally; the print view hides the controls", async () => {
+  const report = await readThroughFileInput(page, "nih-pneumonia.jpg");
+  const [json] = await Promise.all([page.waitForEvent("download"), page.locator("xray-reader [data-id=save-json]").click()]);
+  assert.match(json.suggestedFilename(), /nih-pneumonia-report\.json$/);
+  assert.match(json.url(), /^blob:/);
+  const saved = JSON.parse(fs.readFileSync(await json.path(), "utf8"));
+  assert.deepEqual(saved, report);
+  const [png] = await Promise.all([page.waitForEvent("download"), page.locator("xray-reader [data-id=save-png]").click()]);
+  assert.match(png.suggestedFilename(), /nih-pneumonia-annotated\.png$/);
+  const bytes = fs.readFileSync(await png.path());
+  assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  assert.ok(bytes.length > 20000, `annotated PNG ${bytes.length} bytes`);
+  await page.emulateMedia({ media: "print" });
+  assert.equal(await page.locator("xray-reader .drop").isVisible(), false);
+  assert.equal(await page.locator("xray-reader .actions").isVisible(), false);
+  assert.equal(await page.locator("xray-reader .finding").first().isVisible(), true);
+  await page.emulateMedia({ media: "screen" });
+});
+
+test("the camera: viewfinder from the rear camera, capture, and a non-film scene is refused with reasons", async () => {
+  await page.locator("xray-reader [data-id=camera]").click();
+  await page.waitForFunction(() => {
+    const v = document.querySelector("xray-reader").shadowRoot.querySelector("video");
+    return v.videoWidth > 0 && !v.paused;
+  }, null, { timeout: 30000 });
+  assert.equal(await page.locator("xray-reader [data-id=camera-panel]").isVisible(), true);
+  const count = await reads(page);
+  await page.locator("xray-reader [data-id=capture]").click();
+  await nextRead(page, count);
+  const report = await page.evaluate(() => document.querySelector("xray-reader").report);
+  // Chromium's synthetic camera shows a coloured test pattern: it must be refused, never scored
+  assert.equal(report.accepted, false, JSON.stringify(report.quality));
+  assert.match(report.file, /^camera-\d+\.jpg$/);
+  assert.equal(await page.locator("xray-reader [data-id=camera-panel]").isVisible(), false, "camera closed after capture");
+  assert.ok(await page.locator("xray-reader .sev-refuse").count() >= 1);
 });
 
 test("offline after the first visit: the service worker serves everything, and a read still works", async () => {

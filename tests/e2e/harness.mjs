@@ -39,6 +39,8 @@ export async function launch() {
     args: [
       "--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--disable-quic",
+      // a synthetic camera, granted without a prompt: lets the tests use the viewfinder and capture
+      "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
     ],
   });
 }

@@ -1,0 +1,83 @@
+//! The wasm `Reader` class in headless Chromium (wasm-bindgen-test), on real fixture images.
+//! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --test wasm`
+//! (scripts/test.sh does it). Native builds skip this file.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use xray_reader::Report;
+use xray_reader::wasm::JsReader;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ONNX: &[u8] = include_bytes!("../models/xray-reader.onnx");
+const MANIFEST: &[u8] = include_bytes!("../models/xray-reader.manifest.json");
+
+fn reader() -> JsReader {
+    JsReader::from_bytes(ONNX, MANIFEST).expect("bundled model loads")
+}
+
+fn report(v: JsValue) -> Report {
+    serde_wasm_bindgen::from_value(v).expect("the JS report is the Rust Report")
+}
+
+fn kind(err: JsValue) -> String {
+    js_sys::Reflect::get(&err, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn clear_cases_land_on_the_right_side_in_the_browser() {
+    let mut r = reader();
+    let sick = report(r.read(include_bytes!("fixtures/nih-pneumonia.jpg"), JsValue::UNDEFINED).unwrap());
+    let well = report(r.read(include_bytes!("fixtures/kermany-normal.jpeg"), JsValue::UNDEFINED).unwrap());
+    assert!(sick.accepted && sick.findings[0].positive, "{:?}", sick.findings[0]);
+    assert!(well.accepted && !well.findings[0].positive, "{:?}", well.findings[0]);
+    assert_eq!(sick.engine, "cpu");
+    // the heatmap layer exists for the positive read and matches the display image's size
+    r.read(include_bytes!("fixtures/nih-pneumonia.jpg"), JsValue::UNDEFINED).unwrap();
+    let img = r.last_image(256).unwrap();
+    let heat = r.last_heatmap(256).unwrap();
+    assert_eq!((img.width(), img.height()), (heat.width(), heat.height()));
+    assert!(heat.rgba().chunks(4).any(|p| p[3] > 0));
+}
+
+#[wasm_bindgen_test]
+fn a_photo_is_flattened_and_pixels_with_an_original_size_report_original_coordinates() {
+    let mut r = reader();
+    let bytes = include_bytes!("fixtures/photo-nih-pneumonia.jpg");
+    let full = report(r.read(bytes, JsValue::UNDEFINED).unwrap());
+    assert!(full.film.detected);
+    // the same photo given as half-size pixels that stand for the full-size original
+    let img = image::load_from_memory(bytes).unwrap().to_rgba8();
+    let (w, h) = img.dimensions();
+    let half = image::imageops::resize(&img, w / 2, h / 2, image::imageops::FilterType::Triangle);
+    let small = report(r.read_pixels(half.as_raw(), w / 2, h / 2, w, h, JsValue::UNDEFINED).unwrap());
+    assert_eq!((small.image.width, small.image.height), (w, h));
+    for (a, b) in small.film.corners.iter().zip(full.film.corners.iter()) {
+        assert!((a[0] - b[0]).abs() < 0.03 * w as f32 && (a[1] - b[1]).abs() < 0.03 * h as f32, "{a:?} vs {b:?}");
+    }
+    assert_eq!(small.findings[0].positive, full.findings[0].positive);
+}
+
+#[wasm_bindgen_test]
+fn bad_inputs_throw_errors_with_kinds_and_the_reader_goes_on() {
+    let mut r = reader();
+    assert_eq!(kind(r.read(&[], JsValue::UNDEFINED).unwrap_err()), "empty");
+    assert_eq!(kind(r.read(&include_bytes!("fixtures/nih-normal.jpg")[..4000], JsValue::UNDEFINED).unwrap_err()), "corrupt");
+    assert_eq!(kind(r.read_pixels(&[0; 10], 4, 4, 0, 0, JsValue::UNDEFINED).unwrap_err()), "corrupt");
+    let opts = js_sys::JSON::parse(r#"{"backend":"quantum"}"#).unwrap();
+    assert_eq!(kind(r.read(include_bytes!("fixtures/nih-normal.jpg"), opts).unwrap_err()), "invalid_options");
+    let astronaut = report(r.read(include_bytes!("fixtures/not-xray-astronaut.jpg"), JsValue::UNDEFINED).unwrap());
+    assert!(!astronaut.accepted);
+    let ok = report(r.read(include_bytes!("fixtures/nih-normal.jpg"), JsValue::UNDEFINED).unwrap());
+    assert!(ok.accepted);
+}
+
+#[wasm_bindgen_test]
+fn a_tampered_model_is_refused() {
+    let mut bad = ONNX.to_vec();
+    let n = bad.len() / 2;
+    bad[n] ^= 0xff;
+    let err = JsReader::from_bytes(&bad, MANIFEST).err().expect("checksum mismatch refused");
+    assert_eq!(kind(err), "checksum");
+}
