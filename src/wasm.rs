@@ -206,6 +206,16 @@ impl JsReader {
         Some(Picture { width: w, height: h, rgba: layer.into_raw() })
     }
 
+    /// Benchmark hook: run only the model step on a preprocessed input (the manifest's input size, values
+    /// as after normalisation). Returns `[milliseconds, first finding's probability]`.
+    #[wasm_bindgen(js_name = modelStep)]
+    pub fn model_step(&self, input: &[f32]) -> Result<Vec<f64>, JsValue> {
+        let t = web_time::Instant::now();
+        let out = self.inner.infer(input).map_err(|e| to_js_error(&e))?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        Ok(vec![ms, out.probabilities.first().copied().unwrap_or(f32::NAN) as f64])
+    }
+
     /// Drop the last read's pixels (the page calls this when the user clears the result).
     #[wasm_bindgen(js_name = clearLast)]
     pub fn clear_last(&mut self) {

@@ -365,8 +365,10 @@ export class XrayReaderElement extends HTMLElement {
     if (this.getAttribute("manifest-url")) opts.manifestUrl = this.getAttribute("manifest-url");
     try {
       this.reader = await createReader(opts);
+      /** When the reader became ready, in ms since navigation start (cold-start benchmark). */
+      this.readyAt = performance.now();
       this._setStage("ready");
-      this.dispatchEvent(new CustomEvent("ready", { detail: { manifest: this.reader.manifest } }));
+      this.dispatchEvent(new CustomEvent("ready", { detail: { manifest: this.reader.manifest }, bubbles: true, composed: true }));
     } catch (e) {
       this._showError(e);
     }

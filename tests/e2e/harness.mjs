@@ -10,9 +10,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const fixture = (name) => path.join(ROOT, "tests/fixtures", name);
 
 /** Serve target/site on a free loopback port with the project's own server. */
-export function startServer() {
+export function startServer(site = path.join(ROOT, "target/site")) {
   const bin = path.join(ROOT, "target/debug/xray-reader-serve");
-  const site = path.join(ROOT, "target/site");
   for (const p of [bin, path.join(site, "index.html"), path.join(site, "pkg/xray_reader_bg.wasm")]) {
     if (!fs.existsSync(p)) throw new Error(`${p} is missing: run scripts/build-web.sh and cargo build --bins first`);
   }

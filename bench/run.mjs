@@ -1,0 +1,94 @@
+// Browser benchmark: `./scripts/bench.sh` (builds target/site, then runs this). One headless Chromium run on
+// this machine: cold start, model step vs onnxruntime-web (interleaved), 12 MP photo -> report, memory,
+// first-load transfer. Prints a Markdown table for BENCHMARKS.md and writes target/bench/results.json.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath } from "node:url";
+import { launch, startServer } from "../tests/e2e/harness.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const SITE = path.join(ROOT, "target/bench-site");
+const OUT = path.join(ROOT, "target/bench");
+const RUNS = Number(process.env.RUNS || 30);
+const ORT = path.join(ROOT, "node_modules/onnxruntime-web/dist");
+const ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"];
+
+fs.rmSync(SITE, { recursive: true, force: true });
+fs.cpSync(path.join(ROOT, "target/site"), SITE, { recursive: true });
+fs.cpSync(path.join(ROOT, "bench/web"), path.join(SITE, "bench"), { recursive: true });
+fs.mkdirSync(path.join(SITE, "bench/ort"), { recursive: true });
+for (const f of ORT_FILES) fs.copyFileSync(path.join(ORT, f), path.join(SITE, "bench/ort", f));
+fs.copyFileSync(path.join(ROOT, "tests/fixtures/nih-pneumonia.jpg"), path.join(SITE, "bench/film.jpg"));
+fs.mkdirSync(OUT, { recursive: true });
+
+const gz = (p) => zlib.gzipSync(fs.readFileSync(p), { level: 9 }).length;
+const server = await startServer(SITE);
+const browser = await launch();
+
+async function coldStart(context) {
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.waitForFunction(() => document.querySelector("xray-reader").readyAt > 0, null, { timeout: 120000 });
+  const ms = await page.evaluate(() => document.querySelector("xray-reader").readyAt);
+  await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
+  await page.close();
+  return ms;
+}
+
+const context = await browser.newContext();
+const first = await coldStart(context);
+const repeat = [];
+for (let i = 0; i < 3; i++) repeat.push(await coldStart(context));
+
+const page = await context.newPage();
+page.on("console", (m) => m.type() === "error" && console.error("page:", m.text()));
+await page.goto(new URL(`bench/bench.html?runs=${RUNS}`, server.url).href);
+await page.waitForFunction(() => window.__bench, null, { timeout: 900000 });
+const bench = await page.evaluate(() => window.__bench);
+await browser.close();
+server.stop();
+if (bench.error || bench.oneThread.error) throw new Error(JSON.stringify(bench));
+
+const sizes = JSON.parse(fs.readFileSync(path.join(ROOT, "target/site/sizes.json"), "utf8"));
+const ortGzip = ORT_FILES.reduce((a, f) => a + gz(path.join(ORT, f)), 0);
+const modelGzip = sizes["models/xray-reader.onnx"].gzip;
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const results = {
+  date: new Date().toISOString(),
+  machine: `${os.cpus()[0].model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+  browser: bench.userAgent,
+  runs: RUNS,
+  coldStartMs: { firstVisit: first, repeatVisitMedian: median(repeat), repeat },
+  bench,
+  firstLoadGzip: { xrayReader: sizes.total_gzip, onnxruntimeWebRuntimePlusModel: ortGzip + modelGzip, ortRuntimeOnly: ortGzip },
+};
+fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(results, null, 2));
+
+const f = (x) => (typeof x === "number" ? x.toFixed(1) : String(x));
+const mb = (b) => (b / 1e6).toFixed(2);
+const rows = [
+  ["model step, 1 thread: this project (tract, wasm SIMD)", `${f(bench.oneThread.tractMedian)} ms`],
+  ["model step, 1 thread: onnxruntime-web (wasm)", `${f(bench.oneThread.ortMedian)} ms`],
+  ["ratio tract / onnxruntime-web, 1 thread (target ≤ 0.8)", (bench.oneThread.tractMedian / bench.oneThread.ortMedian).toFixed(2)],
+];
+if (bench.multiThread && !bench.multiThread.error) {
+  rows.push([`model step, ${bench.multiThread.threads} threads: onnxruntime-web`, `${f(bench.multiThread.ortMedian)} ms`]);
+  rows.push([`model step, same worker: this project (1 thread)`, `${f(bench.multiThread.tractMedian)} ms`]);
+}
+rows.push(
+  ["model load + optimise: tract / onnxruntime-web", `${f(bench.oneThread.tractLoad)} / ${f(bench.oneThread.ortLoad)} ms`],
+  ["first-class probability on the same input: tract / onnxruntime-web", `${bench.oneThread.pTract.toFixed(5)} / ${bench.oneThread.pOrt.toFixed(5)}`],
+  ["cold start, first visit (navigation → ready, loopback server) (target ≤ 1 s)", `${f(first)} ms`],
+  ["cold start, repeat visit (service worker cache)", `${f(median(repeat))} ms`],
+  ["12 MP JPEG → report, wall, median of 7 (target ≤ 400 ms)", `${f(bench.endToEnd.wallMedian)} ms`],
+  ["  of which in wasm: film / preprocess / model / regions / total", ["film", "preprocess", "model", "regions", "total"].map((k) => f(bench.endToEnd.wasmStages[k])).join(" / ") + " ms"],
+  ["reader wasm memory after the runs", `${mb(bench.endToEnd.wasmMemoryBytes)} MB`],
+  ["first load, gzip: this project (wasm + model + JS + CSS) (target ≤ 5 MB)", `${mb(sizes.total_gzip)} MB`],
+  ["first load, gzip: onnxruntime-web runtime + the same model", `${mb(ortGzip + modelGzip)} MB`],
+);
+console.log(`\n${results.machine}; ${bench.userAgent.match(/Chrome\/[\d.]+/)?.[0] || bench.userAgent}; ${RUNS} interleaved runs\n`);
+console.log("| measure | value |\n|---|---|");
+for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+console.log(`\nfull results: ${path.relative(ROOT, path.join(OUT, "results.json"))}`);

@@ -1,0 +1,63 @@
+// One worker, both engines, same model bytes and input; runs interleaved (alternating which goes first).
+import init, { Reader } from "../pkg/xray_reader.js";
+import * as ort from "./ort/ort.wasm.min.mjs";
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+self.onmessage = async (event) => {
+  const { threads, runs, warmup } = event.data;
+  try {
+    const bytes = async (u) => new Uint8Array(await (await fetch(new URL(u, import.meta.url))).arrayBuffer());
+    const [onnx, manifest] = await Promise.all([bytes("../models/xray-reader.onnx"), bytes("../models/xray-reader.manifest.json")]);
+
+    let t = performance.now();
+    const wasm = await init({ module_or_path: new URL("../pkg/xray_reader_bg.wasm", import.meta.url) });
+    const reader = Reader.fromBytes(onnx, manifest);
+    const tractLoad = performance.now() - t;
+
+    ort.env.wasm.numThreads = threads;
+    ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
+    t = performance.now();
+    const session = await ort.InferenceSession.create(onnx, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    const ortLoad = performance.now() - t;
+
+    const side = 224;
+    const input = new Float32Array(side * side);
+    for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) input[y * side + x] = 0.5 + 0.4 * Math.sin(x / 17) * Math.cos(y / 23);
+    const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", input, [1, 1, side, side]) };
+
+    const tractRun = () => {
+      const a = performance.now();
+      const [, p] = reader.modelStep(input);
+      return [performance.now() - a, p];
+    };
+    const ortRun = async () => {
+      const a = performance.now();
+      const out = await session.run(feeds);
+      const ms = performance.now() - a;
+      return [ms, out.probabilities.data[0]];
+    };
+    for (let i = 0; i < warmup; i++) {
+      tractRun();
+      await ortRun();
+    }
+    const tract = [], onnxruntime = [];
+    let pTract = NaN, pOrt = NaN;
+    for (let i = 0; i < runs; i++) {
+      if (i % 2 === 0) {
+        const a = tractRun(); tract.push(a[0]); pTract = a[1];
+        const b = await ortRun(); onnxruntime.push(b[0]); pOrt = b[1];
+      } else {
+        const b = await ortRun(); onnxruntime.push(b[0]); pOrt = b[1];
+        const a = tractRun(); tract.push(a[0]); pTract = a[1];
+      }
+    }
+    self.postMessage({
+      threads, runs, tractLoad, ortLoad, pTract, pOrt,
+      tractMedian: median(tract), ortMedian: median(onnxruntime), tract, onnxruntime,
+      tractWasmMemory: wasm.memory.buffer.byteLength,
+    });
+  } catch (e) {
+    self.postMessage({ error: `${e.name}: ${e.message}` });
+  }
+};

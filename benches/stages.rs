@@ -1,0 +1,42 @@
+//! Native per-stage benchmarks (criterion): `cargo bench --bench stages`. Inputs are built from the committed
+//! fixtures: a simulated 12 MP phone photo (4000x3000 JPEG) and the same photo at 2048 px, the size the web
+//! app hands to wasm. Numbers are recorded in BENCHMARKS.md.
+
+use std::io::Cursor;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use image::{ImageFormat, RgbImage, imageops};
+use xray_reader::decode::{self, DecodeLimits};
+use xray_reader::{ReadOptions, Reader, film, preprocess};
+
+fn photo(width: u32, height: u32) -> Vec<u8> {
+    let film = image::load_from_memory(include_bytes!("../tests/fixtures/photo-nih-pneumonia.jpg")).unwrap().to_rgb8();
+    let big: RgbImage = imageops::resize(&film, width, height, imageops::FilterType::Triangle);
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(big).write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg).unwrap();
+    out
+}
+
+fn stages(c: &mut Criterion) {
+    let reader = Reader::bundled().unwrap();
+    let spec = reader.manifest().input.clone();
+    let limits = DecodeLimits::default();
+    let opts = ReadOptions::default();
+    let mut g = c.benchmark_group("stages");
+    g.sample_size(10);
+    for (name, w, h) in [("12mp", 4000, 3000), ("2048px", 2048, 1536)] {
+        let bytes = photo(w, h);
+        let img = decode::decode(&bytes, &limits).unwrap();
+        g.bench_function(format!("decode_{name}"), |b| b.iter(|| decode::decode(&bytes, &limits).unwrap()));
+        g.bench_function(format!("film_{name}"), |b| b.iter(|| film::find(&img, None)));
+        let flat = film::find(&img, None).image;
+        g.bench_function(format!("preprocess_{name}"), |b| b.iter(|| preprocess::to_input(&preprocess::luma(&flat), &spec)));
+        g.bench_function(format!("read_{name}_end_to_end"), |b| b.iter(|| reader.read(&bytes, &opts).unwrap()));
+    }
+    let input = vec![0.5f32; (spec.width * spec.height * spec.channels) as usize];
+    g.bench_function("model_step", |b| b.iter(|| reader.infer(&input).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
