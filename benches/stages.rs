@@ -30,7 +30,9 @@ fn stages(c: &mut Criterion) {
         g.bench_function(format!("decode_{name}"), |b| b.iter(|| decode::decode(&bytes, &limits).unwrap()));
         g.bench_function(format!("film_{name}"), |b| b.iter(|| film::find(&img, None)));
         let flat = film::find(&img, None).image;
-        g.bench_function(format!("preprocess_{name}"), |b| b.iter(|| preprocess::to_input(&preprocess::luma(&flat), &spec)));
+        g.bench_function(format!("preprocess_{name}"), |b| {
+            b.iter(|| preprocess::to_input(&preprocess::luma(&flat), &spec))
+        });
         g.bench_function(format!("read_{name}_end_to_end"), |b| b.iter(|| reader.read(&bytes, &opts).unwrap()));
     }
     let input = vec![0.5f32; (spec.width * spec.height * spec.channels) as usize];

@@ -34,9 +34,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Io(e.to_string()))?;
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Io(e.to_string()))?;
     let Some(format) = reader.format() else {
         return Err(Error::UnsupportedFormat(sniff_hint(bytes)));
     };

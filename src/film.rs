@@ -120,10 +120,17 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Quad> {
     let poly = corner_candidates(&hull);
     let quad = max_area_quad(&poly)?;
     let support = edge_support(&quad, &background);
-    debug(format_args!("blob {blob_area} poly {} quad {quad:?} area {} support {support}", poly.len(), geometry::area(&quad)));
+    debug(format_args!(
+        "blob {blob_area} poly {} quad {quad:?} area {} support {support}",
+        poly.len(),
+        geometry::area(&quad)
+    ));
     // the blob must fill the quad, and the quad must cover the blob
     let quad_area = geometry::area(&quad);
-    if !geometry::is_convex(&quad, 45.0) || blob_area < 0.85 * quad_area || quad_area < 0.85 * blob_area || support < 0.7
+    if !geometry::is_convex(&quad, 45.0)
+        || blob_area < 0.85 * quad_area
+        || quad_area < 0.85 * blob_area
+        || support < 0.7
     {
         return None;
     }
@@ -315,7 +322,11 @@ fn find_at(input: &RgbImage, corners: Option<Quad>) -> Film {
             let full = geometry::rect_quad(w as f32, h as f32);
             let image = if w.max(h) > FILM_MAX_SIDE {
                 let s = FILM_MAX_SIDE as f32 / w.max(h) as f32;
-                imageops::thumbnail(input, ((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1))
+                imageops::thumbnail(
+                    input,
+                    ((w as f32 * s).round() as u32).max(1),
+                    ((h as f32 * s).round() as u32).max(1),
+                )
             } else {
                 input.clone()
             };
@@ -335,7 +346,10 @@ mod tests {
         let film = RgbImage::from_fn(300, 400, |x, y| {
             // structure at several scales, like ribs and lungs, plus grain
             let grain = ((x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) % 31) as f32 - 15.0;
-            let v = 120.0 + 50.0 * (x as f32 / 9.0).sin() * (y as f32 / 11.0).cos() + 30.0 * (y as f32 / 60.0).sin() + grain;
+            let v = 120.0
+                + 50.0 * (x as f32 / 9.0).sin() * (y as f32 / 11.0).cos()
+                + 30.0 * (y as f32 / 60.0).sin()
+                + grain;
             let v = v.clamp(0.0, 255.0) as u8;
             Rgb([v, v, v])
         });

@@ -69,10 +69,8 @@ enum Command {
 }
 
 fn parse_corners(s: &str) -> Result<[[f32; 2]; 4], String> {
-    let v: Vec<f32> = s
-        .split(',')
-        .map(|t| t.trim().parse::<f32>().map_err(|e| format!("`{t}`: {e}")))
-        .collect::<Result<_, _>>()?;
+    let v: Vec<f32> =
+        s.split(',').map(|t| t.trim().parse::<f32>().map_err(|e| format!("`{t}`: {e}"))).collect::<Result<_, _>>()?;
     if v.len() != 8 || v.iter().any(|x| !x.is_finite()) {
         return Err(format!("expected 8 finite numbers, got {}", v.len()));
     }

@@ -32,7 +32,10 @@ pub fn ood_score(embedding: &[f32], spec: &OodSpec) -> f32 {
 
 pub fn check_ood(score: f32, orientation_confidence: f32, spec: &OodSpec) -> Option<QualityItem> {
     let reason = if score > spec.threshold {
-        format!("its features are far from those of chest films (out-of-distribution score {score:.2} > {:.2})", spec.threshold)
+        format!(
+            "its features are far from those of chest films (out-of-distribution score {score:.2} > {:.2})",
+            spec.threshold
+        )
     } else if orientation_confidence < spec.min_orientation_confidence {
         format!(
             "the model cannot tell which way up it is (orientation confidence {orientation_confidence:.2} < {:.2})",
@@ -44,7 +47,9 @@ pub fn check_ood(score: f32, orientation_confidence: f32, spec: &OodSpec) -> Opt
     Some(item(
         "not_chest_xray",
         Severity::Refuse,
-        format!("This does not look like a frontal chest X-ray: {reason}. Photograph only the chest film, filling the frame."),
+        format!(
+            "This does not look like a frontal chest X-ray: {reason}. Photograph only the chest film, filling the frame."
+        ),
     ))
 }
 
@@ -90,7 +95,12 @@ pub fn check_colour(colourfulness: f32) -> Option<QualityItem> {
 }
 
 /// Exposure, contrast, resolution and sharpness of the flattened film.
-pub fn check_film(grey: &GreyF32, film_min_side_in_input: f32, model_input: &[f32], input_side: usize) -> Vec<QualityItem> {
+pub fn check_film(
+    grey: &GreyF32,
+    film_min_side_in_input: f32,
+    model_input: &[f32],
+    input_side: usize,
+) -> Vec<QualityItem> {
     let mut out = Vec::new();
     let mut v: Vec<f32> = grey.as_raw().iter().step_by(2).map(|g| g * 255.0).collect();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -99,8 +109,11 @@ pub fn check_film(grey: &GreyF32, film_min_side_in_input: f32, model_input: &[f3
         out.push(item(
             "low_contrast",
             Severity::Refuse,
-            format!("The image is almost flat (grey range {:.0} of 255): nothing to read. Retake the photo \
-                     with the film lit from behind.", p99 - p1),
+            format!(
+                "The image is almost flat (grey range {:.0} of 255): nothing to read. Retake the photo \
+                     with the film lit from behind.",
+                p99 - p1
+            ),
         ));
     } else if p99 - p1 < 40.0 {
         out.push(item(
@@ -110,18 +123,28 @@ pub fn check_film(grey: &GreyF32, film_min_side_in_input: f32, model_input: &[f3
         ));
     }
     if p50 < 25.0 {
-        out.push(item("too_dark", Severity::Warn, "The film is very dark. Light it from behind (lightbox or \
-            bright window) and retake."));
+        out.push(item(
+            "too_dark",
+            Severity::Warn,
+            "The film is very dark. Light it from behind (lightbox or \
+            bright window) and retake.",
+        ));
     } else if p50 > 235.0 {
-        out.push(item("too_bright", Severity::Warn, "The film is very bright or washed out. Reduce the light \
-            or exposure and avoid glare."));
+        out.push(item(
+            "too_bright",
+            Severity::Warn,
+            "The film is very bright or washed out. Reduce the light \
+            or exposure and avoid glare.",
+        ));
     }
     if film_min_side_in_input < 224.0 {
         out.push(item(
             "low_resolution",
             Severity::Warn,
-            format!("The film is only {film_min_side_in_input:.0} pixels across; fine detail is lost. Move closer \
-                     so the film fills the frame."),
+            format!(
+                "The film is only {film_min_side_in_input:.0} pixels across; fine detail is lost. Move closer \
+                     so the film fills the frame."
+            ),
         ));
     }
     let sharp = sharpness(model_input, input_side);
@@ -144,7 +167,8 @@ pub fn sharpness(x: &[f32], side: usize) -> f32 {
     for y in 1..side - 1 {
         for xx in 1..side - 1 {
             let c = x[y * side + xx];
-            let l = x[(y - 1) * side + xx] + x[(y + 1) * side + xx] + x[y * side + xx - 1] + x[y * side + xx + 1] - 4.0 * c;
+            let l =
+                x[(y - 1) * side + xx] + x[(y + 1) * side + xx] + x[y * side + xx - 1] + x[y * side + xx + 1] - 4.0 * c;
             s += l.abs();
         }
     }
@@ -160,7 +184,10 @@ mod tests {
 
     #[test]
     fn grey_and_tinted_films_are_not_colourful_but_a_rainbow_is() {
-        let grey = RgbImage::from_fn(64, 64, |x, y| { let v = (x * 3 + y) as u8; Rgb([v, v, v]) });
+        let grey = RgbImage::from_fn(64, 64, |x, y| {
+            let v = (x * 3 + y) as u8;
+            Rgb([v, v, v])
+        });
         let tinted = RgbImage::from_fn(64, 64, |x, y| {
             let v = (x * 3 + y + 40) as f32;
             Rgb([(v * 0.9) as u8, (v * 0.95) as u8, v as u8])

@@ -149,7 +149,9 @@ impl Reader {
             quality_items.push(QualityItem {
                 code: "rotated".into(),
                 severity: Severity::Warn,
-                message: format!("The film appears rotated {deg}° clockwise (confidence {conf:.2}); it was read as it is."),
+                message: format!(
+                    "The film appears rotated {deg}° clockwise (confidence {conf:.2}); it was read as it is."
+                ),
             });
         }
         if inverted {
@@ -218,7 +220,11 @@ impl Reader {
             film: FilmInfo { detected: film.detected, from_caller: opts.corners.is_some(), corners: film.corners },
             ood_score,
             ood_threshold: self.manifest.ood.threshold,
-            orientation: OrientationInfo { detected_deg_clockwise: if rotate { deg } else { 0 }, confidence: conf, corrected },
+            orientation: OrientationInfo {
+                detected_deg_clockwise: if rotate { deg } else { 0 },
+                confidence: conf,
+                corrected,
+            },
             inverted_probability: inverted_p,
             engine: self.engine.name().into(),
             model: ModelInfo {

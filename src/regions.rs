@@ -76,7 +76,14 @@ impl CamField {
 
     /// Peak of the map in input pixels, and (when `with_regions`) its hot connected regions, strongest
     /// first, at most `max_regions`.
-    pub fn analyse(&self, spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize, with_regions: bool) -> ([f32; 2], Vec<Region>) {
+    pub fn analyse(
+        &self,
+        spec: &RegionSpec,
+        image_w: u32,
+        image_h: u32,
+        max_regions: usize,
+        with_regions: bool,
+    ) -> ([f32; 2], Vec<Region>) {
         let g = self.upsampled();
         let i = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
         let peak = self.to_input(((i % GRID) as f32 + 0.5) / GRID as f32, ((i / GRID) as f32 + 0.5) / GRID as f32);
@@ -85,7 +92,8 @@ impl CamField {
     }
 
     fn regions(&self, g: &[f32], spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize) -> Vec<Region> {
-        let (lo, hi) = (g.iter().copied().fold(f32::INFINITY, f32::min), g.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        let (lo, hi) =
+            (g.iter().copied().fold(f32::INFINITY, f32::min), g.iter().copied().fold(f32::NEG_INFINITY, f32::max));
         if !(hi - lo > 1e-6) {
             return Vec::new();
         }

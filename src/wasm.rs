@@ -122,11 +122,8 @@ impl JsReader {
     /// What the model is: name, version, sha256, findings and thresholds, input size.
     pub fn manifest(&self) -> Result<JsValue, JsValue> {
         let m = self.inner.manifest();
-        let findings: Vec<_> = m
-            .findings
-            .iter()
-            .map(|f| serde_json::json!({"label": f.label, "threshold": f.threshold}))
-            .collect();
+        let findings: Vec<_> =
+            m.findings.iter().map(|f| serde_json::json!({"label": f.label, "threshold": f.threshold})).collect();
         to_js(&serde_json::json!({
             "name": m.name, "version": m.version, "sha256": m.sha256,
             "input": {"width": m.input.width, "height": m.input.height},

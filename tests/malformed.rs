@@ -18,7 +18,8 @@ impl Rng {
 
 fn encoded() -> Vec<(&'static str, Vec<u8>)> {
     let src = image::load_from_memory(&bytes("kermany-normal.jpeg")).unwrap();
-    let mut out = vec![("jpeg", bytes("kermany-normal.jpeg")), ("jpeg-progressive", bytes("progressive-nih-pneumonia.jpg"))];
+    let mut out =
+        vec![("jpeg", bytes("kermany-normal.jpeg")), ("jpeg-progressive", bytes("progressive-nih-pneumonia.jpg"))];
     let formats = [
         ("png", ImageFormat::Png, DynamicImage::ImageLuma16(src.to_luma16())),
         ("webp", ImageFormat::WebP, DynamicImage::ImageRgb8(src.to_rgb8())),

@@ -84,8 +84,12 @@ fn an_inverted_film_is_refused_with_a_reason() {
 fn a_photograph_that_is_not_an_xray_is_refused() {
     let r = read("not-xray-astronaut.jpg");
     assert!(!r.report.accepted, "astronaut accepted: ood {} {:?}", r.report.ood_score, r.report.quality);
-    assert!(r.report.quality.iter().any(|q| q.severity == Severity::Refuse
-        && (q.code == "not_chest_xray" || q.code == "colour_photo")));
+    assert!(
+        r.report
+            .quality
+            .iter()
+            .any(|q| q.severity == Severity::Refuse && (q.code == "not_chest_xray" || q.code == "colour_photo"))
+    );
     // findings are still there for audit
     assert!(!r.report.findings.is_empty());
 }
@@ -137,7 +141,9 @@ fn progressive_and_cmyk_jpegs_read_like_the_baseline_file() {
 fn bad_inputs_get_typed_errors() {
     let jpeg = bytes("nih-normal.jpg");
     let mut png_header = Vec::new();
-    image::DynamicImage::new_luma8(64, 64).write_to(&mut std::io::Cursor::new(&mut png_header), ImageFormat::Png).unwrap();
+    image::DynamicImage::new_luma8(64, 64)
+        .write_to(&mut std::io::Cursor::new(&mut png_header), ImageFormat::Png)
+        .unwrap();
     // declare 100000 x 100000 in the IHDR (bytes 16..24), keep the rest
     let mut giant = png_header.clone();
     giant[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -147,7 +153,9 @@ fn bad_inputs_get_typed_errors() {
     let mut tiny = Vec::new();
     image::DynamicImage::new_luma8(1, 1).write_to(&mut std::io::Cursor::new(&mut tiny), ImageFormat::Png).unwrap();
     let mut strip = Vec::new();
-    image::DynamicImage::new_luma8(20000, 10).write_to(&mut std::io::Cursor::new(&mut strip), ImageFormat::Png).unwrap();
+    image::DynamicImage::new_luma8(20000, 10)
+        .write_to(&mut std::io::Cursor::new(&mut strip), ImageFormat::Png)
+        .unwrap();
     let mut dicom = vec![0u8; 128];
     dicom.extend_from_slice(b"DICM");
     dicom.extend_from_slice(&[0u8; 64]);
@@ -155,7 +163,11 @@ fn bad_inputs_get_typed_errors() {
         ("zero bytes", vec![], "empty"),
         ("truncated jpeg", jpeg[..jpeg.len() / 3].to_vec(), "corrupt"),
         ("jpeg header only", jpeg[..64].to_vec(), "corrupt"),
-        ("random bytes", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(), "unsupported_format"),
+        (
+            "random bytes",
+            (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
+            "unsupported_format",
+        ),
         ("pdf", b"%PDF-1.7\n1 0 obj << >> endobj\n".to_vec(), "unsupported_format"),
         ("html", b"<!DOCTYPE html><html><body>x</body></html>".to_vec(), "unsupported_format"),
         ("svg", b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec(), "unsupported_format"),

@@ -63,7 +63,10 @@ fn a_photo_is_flattened_and_pixels_with_an_original_size_report_original_coordin
 fn bad_inputs_throw_errors_with_kinds_and_the_reader_goes_on() {
     let mut r = reader();
     assert_eq!(kind(r.read(&[], JsValue::UNDEFINED).unwrap_err()), "empty");
-    assert_eq!(kind(r.read(&include_bytes!("fixtures/nih-normal.jpg")[..4000], JsValue::UNDEFINED).unwrap_err()), "corrupt");
+    assert_eq!(
+        kind(r.read(&include_bytes!("fixtures/nih-normal.jpg")[..4000], JsValue::UNDEFINED).unwrap_err()),
+        "corrupt"
+    );
     assert_eq!(kind(r.read_pixels(&[0; 10], 4, 4, 0, 0, JsValue::UNDEFINED).unwrap_err()), "corrupt");
     let opts = js_sys::JSON::parse(r#"{"backend":"quantum"}"#).unwrap();
     assert_eq!(kind(r.read(include_bytes!("fixtures/nih-normal.jpg"), opts).unwrap_err()), "invalid_options");

@@ -78,7 +78,11 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
         }
         _ => {
             let body = b"not found";
-            write!(s, "HTTP/1.1 404 Not Found\r\n{headers}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len())?;
+            write!(
+                s,
+                "HTTP/1.1 404 Not Found\r\n{headers}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )?;
             s.write_all(body)?;
         }
     }

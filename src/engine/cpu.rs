@@ -71,14 +71,11 @@ impl Engine for CpuEngine {
         }
         let tensor = tract_ndarray::Array4::from_shape_vec(self.shape, input.to_vec())
             .map_err(|e| Error::Inference(e.to_string()))?;
-        let out = self
-            .plan
-            .run(tvec!(Tensor::from(tensor).into()))
-            .map_err(|e| Error::Inference(format!("{e:#}")))?;
+        let out = self.plan.run(tvec!(Tensor::from(tensor).into())).map_err(|e| Error::Inference(format!("{e:#}")))?;
         let get = |k: usize, what: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-            let t = out[k].to_plain_array_view::<f32>().map_err(|e| {
-                Error::ModelMismatch(format!("output `{what}` is not f32: {e:#}"))
-            })?;
+            let t = out[k]
+                .to_plain_array_view::<f32>()
+                .map_err(|e| Error::ModelMismatch(format!("output `{what}` is not f32: {e:#}")))?;
             Ok((t.shape().to_vec(), t.iter().copied().collect()))
         };
         let (ps, probabilities) = get(0, "probabilities")?;
@@ -102,7 +99,8 @@ impl Engine for CpuEngine {
         if is.iter().product::<usize>() != 1 {
             return shape_err("inverted", &is);
         }
-        if [&probabilities, &cam, &orientation, &inverted, &embedding].iter().any(|v| v.iter().any(|x| !x.is_finite())) {
+        if [&probabilities, &cam, &orientation, &inverted, &embedding].iter().any(|v| v.iter().any(|x| !x.is_finite()))
+        {
             return Err(Error::Inference("the model produced non-finite values".into()));
         }
         Ok(RawOutputs {
