@@ -30,8 +30,13 @@ async function fetchBytes(url) {
 
 async function load(id, modelUrl, manifestUrl) {
   post({ type: "progress", id, stage: "loading_model" });
-  wasm = await init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) });
-  const [onnx, manifest] = await Promise.all([fetchBytes(modelUrl), fetchBytes(manifestUrl)]);
+  // compile the wasm while the model downloads
+  const [module, onnx, manifest] = await Promise.all([
+    init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) }),
+    fetchBytes(modelUrl),
+    fetchBytes(manifestUrl),
+  ]);
+  wasm = module;
   post({ type: "progress", id, stage: "preparing_model" });
   reader = Reader.fromBytes(onnx, manifest);
   post({ type: "ready", id, manifest: reader.manifest() });
