@@ -303,8 +303,7 @@ pub fn find(input: &RgbImage, corners: Option<Quad>) -> Film {
     if w.max(h) <= WORK_SIDE {
         return find_at(input, corners);
     }
-    let s = WORK_SIDE as f32 / w.max(h) as f32;
-    let (tw, th) = (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1));
+    let (tw, th) = geometry::fit_within(w, h, WORK_SIDE);
     let small = imageops::thumbnail(input, tw, th);
     let (kx, ky) = (tw as f32 / w as f32, th as f32 / h as f32);
     let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x * kx, y * ky])));
@@ -321,12 +320,8 @@ fn find_at(input: &RgbImage, corners: Option<Quad>) -> Film {
         None => {
             let full = geometry::rect_quad(w as f32, h as f32);
             let image = if w.max(h) > FILM_MAX_SIDE {
-                let s = FILM_MAX_SIDE as f32 / w.max(h) as f32;
-                imageops::thumbnail(
-                    input,
-                    ((w as f32 * s).round() as u32).max(1),
-                    ((h as f32 * s).round() as u32).max(1),
-                )
+                let (tw, th) = geometry::fit_within(w, h, FILM_MAX_SIDE);
+                imageops::thumbnail(input, tw, th)
             } else {
                 input.clone()
             };

@@ -108,3 +108,13 @@ pub fn map(p: &Projection, x: f32, y: f32) -> [f32; 2] {
     let (u, v) = *p * (x, y);
     [u, v]
 }
+
+/// The size of a `w` x `h` image scaled so its long side is at most `max_side` (never enlarged; each side
+/// at least 1 pixel).
+pub fn fit_within(w: u32, h: u32, max_side: u32) -> (u32, u32) {
+    let s = (max_side as f32 / w.max(h) as f32).min(1.0);
+    if s >= 1.0 {
+        return (w, h);
+    }
+    (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1))
+}

@@ -85,11 +85,7 @@ pub fn display_image(reading: &Reading, max_side: u32) -> RgbImage {
 /// The size `display_image` returns.
 pub fn display_image_size(reading: &Reading, max_side: u32) -> (u32, u32) {
     let (w, h) = reading.image.dimensions();
-    let s = (max_side as f32 / w.max(h) as f32).min(1.0);
-    if s >= 1.0 {
-        return (w, h);
-    }
-    (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1))
+    crate::geometry::fit_within(w, h, max_side)
 }
 
 fn polygon(img: &mut RgbImage, pts: &[[f32; 2]; 4], colour: Rgb<u8>, thick: i32) {

@@ -55,40 +55,39 @@ function pixelsOf(source, w, h) {
   return ctx.getImageData(0, 0, w, h);
 }
 
+/** Downscale a decoded picture in the browser and read it; the report keeps the original's pixels. */
+function readScaled(id, source, options) {
+  const [w, h] = scaledSize(source.width, source.height, MAX_READ_SIDE);
+  const small = pixelsOf(source, w, h);
+  post({ type: "progress", id, stage: "reading" });
+  return reader.readPixels(new Uint8Array(small.data.buffer), w, h, source.width, source.height, options);
+}
+
 /** Read one input: big photos are decoded and downscaled by the browser, everything else by Rust. */
 async function readInput(id, input, options) {
   post({ type: "progress", id, stage: "decoding" });
+  let bitmap = null;
   if (input.kind === "pixels") {
     const { width, height, data } = input;
-    if (Math.max(width, height) > MAX_READ_SIDE) {
-      const [w, h] = scaledSize(width, height, MAX_READ_SIDE);
-      const bitmap = await createImageBitmap(new ImageData(new Uint8ClampedArray(data), width, height));
-      const small = pixelsOf(bitmap, w, h);
-      bitmap.close();
+    if (Math.max(width, height) <= MAX_READ_SIDE) {
       post({ type: "progress", id, stage: "reading" });
-      return reader.readPixels(new Uint8Array(small.data.buffer), w, h, width, height, options);
+      return reader.readPixels(new Uint8Array(data), width, height, 0, 0, options);
     }
-    post({ type: "progress", id, stage: "reading" });
-    return reader.readPixels(new Uint8Array(data), width, height, 0, 0, options);
+    bitmap = await createImageBitmap(new ImageData(new Uint8ClampedArray(data), width, height));
+  } else {
+    try {
+      bitmap = await createImageBitmap(new Blob([input.bytes]), { imageOrientation: "from-image" });
+    } catch {
+      bitmap = null; // not decodable by the browser (TIFF, damaged file): Rust decodes it or says why not
+    }
   }
-  const bytes = new Uint8Array(input.bytes);
-  let bitmap = null;
   try {
-    bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: "from-image" });
-  } catch {
-    bitmap = null; // not decodable by the browser (TIFF, damaged file): Rust decodes it or says why not
+    if (bitmap && Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE) return readScaled(id, bitmap, options);
+  } finally {
+    if (bitmap) bitmap.close();
   }
-  if (bitmap && Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE) {
-    const [w, h] = scaledSize(bitmap.width, bitmap.height, MAX_READ_SIDE);
-    const small = pixelsOf(bitmap, w, h);
-    const [ow, oh] = [bitmap.width, bitmap.height];
-    bitmap.close();
-    post({ type: "progress", id, stage: "reading" });
-    return reader.readPixels(new Uint8Array(small.data.buffer), w, h, ow, oh, options);
-  }
-  if (bitmap) bitmap.close();
   post({ type: "progress", id, stage: "reading" });
-  return reader.read(bytes, options);
+  return reader.read(new Uint8Array(input.bytes), options);
 }
 
 function picture(p) {
