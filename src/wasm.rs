@@ -97,10 +97,10 @@ impl Picture {
     pub fn height(&self) -> u32 {
         self.height
     }
-    /// The pixels, RGBA row-major (copied out of wasm memory).
-    #[wasm_bindgen(getter)]
-    pub fn rgba(&self) -> Vec<u8> {
-        self.rgba.clone()
+    /// The pixels, RGBA row-major, moved out to JavaScript; this consumes the picture (no `free` needed).
+    #[wasm_bindgen(js_name = intoRgba)]
+    pub fn into_rgba(self) -> Vec<u8> {
+        self.rgba
     }
 }
 

@@ -38,7 +38,7 @@ fn clear_cases_land_on_the_right_side_in_the_browser() {
     let img = r.last_image(256).unwrap();
     let heat = r.last_heatmap(256).unwrap();
     assert_eq!((img.width(), img.height()), (heat.width(), heat.height()));
-    assert!(heat.rgba().chunks(4).any(|p| p[3] > 0));
+    assert!(heat.into_rgba().chunks(4).any(|p| p[3] > 0));
 }
 
 #[wasm_bindgen_test]

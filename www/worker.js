@@ -92,9 +92,8 @@ async function readInput(id, input, options) {
 
 function picture(p) {
   if (!p) return null;
-  const out = { width: p.width, height: p.height, rgba: p.rgba.buffer };
-  p.free();
-  return out;
+  const { width, height } = p;
+  return { width, height, rgba: p.intoRgba().buffer };
 }
 
 self.onmessage = async (event) => {
