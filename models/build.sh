@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild the bundled model from public data: train, export (int8 QDQ), fit the checks, evaluate, write the
+# Rebuild the bundled model from public data: train, quantization-aware fine-tune, export (4/6-bit weights
+# in int8 QDQ), fit the checks, evaluate, write the
 # manifest and metrics, rebuild the test fixtures. Usage: models/build.sh [DATA_DIR] (default ../shared/data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ fi
 PY="$VENV/bin/python"
 export PYTHONUNBUFFERED=1
 (cd models/training && "$PY" train.py --data "$DATA" --out ../build --epochs 9)
+(cd models/training && "$PY" quantize_finetune.py --data "$DATA" --build ../build --epochs 3)
 (cd models/training && "$PY" export.py --data "$DATA" --build ../build --out ..)
 (cd models/training && "$PY" make_fixtures.py --data "$DATA" --model ../xray-reader.onnx --out ../../tests/fixtures)
 echo "done: models/xray-reader.onnx, models/xray-reader.manifest.json, models/metrics.json, tests/fixtures/"

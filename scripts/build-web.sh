@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Build the web app into target/site: the reader core as wasm (release, SIMD), its wasm-bindgen JS glue,
+# Build the web app into target/site: the reader core as wasm (the `web` profile of Cargo.toml: size-first,
+# SIMD; XRAY_WASM_PROFILE=release for the speed-first build), its wasm-bindgen JS glue,
 # the page and element from www/, and the bundled model. Installs the wasm target and the wasm-bindgen-cli
 # version pinned in Cargo.lock when missing. Writes name.gz next to every file and target/site/sizes.json
 # (first-load transfer, gzip -9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE=target/site
-WASM=target/wasm32-unknown-unknown/release/xray_reader.wasm
+PROFILE="${XRAY_WASM_PROFILE:-web}"
+WASM=target/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -17,7 +19,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
-cargo rustc --lib --release --target wasm32-unknown-unknown --no-default-features --crate-type cdylib
+cargo rustc --lib --profile "$PROFILE" --target wasm32-unknown-unknown --no-default-features --crate-type cdylib
 rm -rf "$SITE"
 mkdir -p "$SITE/pkg" "$SITE/models"
 wasm-bindgen --target web --no-typescript --out-dir "$SITE/pkg" "$WASM"
@@ -25,7 +27,10 @@ if [ "${XRAY_WASM_OPT:-1}" = 0 ]; then
   echo "note: XRAY_WASM_OPT=0, wasm-opt skipped"
 elif [ -x node_modules/.bin/wasm-opt ]; then
   # binaryen from npm (Debian's 108 produces modules that fail to instantiate; see shared TOOLCHAIN.md)
-  node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers \
+  # -Oz with the size-first profile (the first-load budget), -O3 with the speed-first one
+  OPT_LEVEL=-O3
+  [ "$PROFILE" = web ] && OPT_LEVEL=-Oz
+  node_modules/.bin/wasm-opt "$OPT_LEVEL" --strip-debug --strip-producers \
     --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$SITE/pkg/xray_reader_bg.wasm" -o "$SITE/pkg/xray_reader_bg.wasm"

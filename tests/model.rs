@@ -82,3 +82,37 @@ fn a_manifest_that_does_not_match_the_model_is_refused() {
     let e = Reader::from_bytes(b"garbage", BUNDLED_MANIFEST).err().expect("refused");
     assert_eq!(e.kind(), "checksum");
 }
+
+#[test]
+fn folding_the_int8_weights_at_load_gives_what_tracts_own_dequantization_gives() {
+    use tract_onnx::prelude::*;
+    let r = reader();
+    let spec = &r.manifest().input;
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let input: Vec<f32> = (0..w * h)
+        .map(|i| (0.5 + 0.4 * ((i / w) as f32 / 7.0).sin() * ((i % w) as f32 / 11.0).cos()).clamp(0.0, 1.0))
+        .collect();
+    let ours = r.infer(&input).unwrap();
+    // tract alone, on the unmodified file: DequantizeLinear handled by tract's own ops
+    let plan = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(BUNDLED_ONNX))
+        .unwrap()
+        .with_input_fact(0, f32::fact([1, 1, h, w]).into())
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let x = tract_ndarray::Array4::from_shape_vec([1, 1, h, w], input).unwrap();
+    let out = plan.run(tvec!(Tensor::from(x).into())).unwrap();
+    let values = |k: usize| out[k].to_plain_array_view::<f32>().unwrap().iter().copied().collect::<Vec<f32>>();
+    let close = |a: &[f32], b: &[f32], tol: f32, what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= tol, "{what}: max difference {worst}");
+    };
+    close(&ours.probabilities, &values(0), 1e-5, "probabilities");
+    close(&ours.cam, &values(1), 1e-3, "cam");
+    close(&ours.orientation, &values(2), 1e-5, "orientation");
+    close(&ours.embedding, &values(4), 1e-3, "embedding");
+}

@@ -132,3 +132,56 @@ class XrayNet(nn.Module):
     def forward(self, x):
         logits, cam, orient, inv, emb = self.raw(x)
         return torch.sigmoid(logits), cam, torch.softmax(orient, 1), torch.sigmoid(inv), emb
+
+
+# Weight quantization, shared by quantization-aware fine-tuning (quantize_finetune.py) and the export
+# (export.py), so the shipped int8 tensors are exactly the values the model was fine-tuned with.
+# Per-output-channel symmetric levels chosen by tensor size: the large 1x1 convolutions of the last stages
+# (two thirds of the weights) get 4 bits, the rest 6 bits, small tensors stay f32. Fewer levels make the
+# int8 tensors compress (the first-load budget counts gzip bytes); the values are stored as int8 either way.
+QUANT_MIN_SIZE = 1024
+QUANT_4BIT_SIZE = 100_000
+
+
+def weight_levels(numel):
+    """Largest |q| for a weight tensor of `numel` elements (q in [-L, L]), or 0 when it stays f32."""
+    if numel < QUANT_MIN_SIZE:
+        return 0
+    return 7 if numel >= QUANT_4BIT_SIZE else 31
+
+
+class FakeQuant(nn.Module):
+    """Straight-through per-output-channel quantization of a weight (a parametrization)."""
+
+    def __init__(self, levels):
+        super().__init__()
+        self.levels = levels
+
+    def forward(self, w):
+        flat = w.reshape(w.shape[0], -1)
+        scale = flat.abs().amax(1).clamp_min(1e-12).detach() / self.levels
+        q = torch.clamp(torch.round(flat / scale[:, None]), -self.levels, self.levels) * scale[:, None]
+        return (flat + (q - flat).detach()).reshape(w.shape)
+
+
+def add_fake_quant(model):
+    """Quantize every Conv2d / Linear weight the export will quantize; returns how many."""
+    import torch.nn.utils.parametrize as P
+
+    n = 0
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            levels = weight_levels(m.weight.numel())
+            if levels:
+                P.register_parametrization(m, "weight", FakeQuant(levels))
+                n += 1
+    return n
+
+
+def remove_fake_quant(model):
+    """Back to plain weights (the unquantized values; the export quantizes them the same way)."""
+    import torch.nn.utils.parametrize as P
+
+    for m in model.modules():
+        if P.is_parametrized(m, "weight"):
+            P.remove_parametrizations(m, "weight", leave_parametrized=False)

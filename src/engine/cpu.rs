@@ -1,4 +1,5 @@
-//! The CPU engine: tract running the ONNX file (int8 QDQ weights are folded to f32 at load).
+//! The CPU engine: tract running the ONNX file (int8 QDQ weights are folded to f32 at load, by
+//! `qdq::fold_constant_dequantize` before tract builds the graph).
 
 use tract_onnx::prelude::*;
 
@@ -19,9 +20,12 @@ impl CpuEngine {
         let mismatch = |e: TractError| Error::ModelMismatch(format!("{e:#}"));
         let i = &manifest.input;
         let shape = [1, i.channels as usize, i.height as usize, i.width as usize];
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(onnx))
-            .map_err(|e| Error::ModelMismatch(format!("not a loadable ONNX model: {e:#}")))?;
+        let not_loadable = |e: TractError| Error::ModelMismatch(format!("not a loadable ONNX model: {e:#}"));
+        let framework = tract_onnx::onnx();
+        let mut proto = framework.proto_model_for_read(&mut std::io::Cursor::new(onnx)).map_err(not_loadable)?;
+        super::qdq::fold_constant_dequantize(&mut proto);
+        let mut model = framework.model_for_proto_model(&proto).map_err(not_loadable)?;
+        drop(proto);
         let input_names: Vec<String> =
             model.input_outlets().map_err(mismatch)?.iter().map(|o| model.node(o.node).name.clone()).collect();
         if input_names != [i.name.clone()] {
@@ -46,16 +50,48 @@ impl CpuEngine {
             findings: manifest.findings.len(),
             orientations: manifest.orientation.classes_deg_clockwise.len(),
         };
-        // One run on a blank input proves the output shapes agree with the manifest before any user image.
-        let probe = engine.infer(&vec![0.5; shape.iter().product()])?;
-        if probe.embedding.len() != manifest.ood.mean.len() {
+        // The optimised graph knows every output shape for this input size: check them against the manifest
+        // before any user image (no probe inference: that would cost a whole model step at start-up).
+        let facts = (0..wanted.len())
+            .map(|k| {
+                let fact = engine.plan.model().output_fact(k).map_err(mismatch)?;
+                fact.shape.as_concrete().map(|s| s.to_vec()).ok_or_else(|| {
+                    Error::ModelMismatch(format!("output `{}` has no fixed shape for a fixed input", wanted[k]))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        engine.check_shapes(&facts[0], &facts[1], &facts[2], &facts[3])?;
+        let embedding: usize = facts[4].iter().product();
+        if embedding != manifest.ood.mean.len() {
             return Err(Error::ModelMismatch(format!(
-                "embedding has {} values, the manifest's OOD statistics {}",
-                probe.embedding.len(),
+                "embedding has {embedding} values, the manifest's OOD statistics {}",
                 manifest.ood.mean.len()
             )));
         }
         Ok(engine)
+    }
+}
+
+impl CpuEngine {
+    /// Output shapes (probabilities, cam, orientation, inverted) against what the manifest declares.
+    fn check_shapes(&self, ps: &[usize], cs: &[usize], os: &[usize], is: &[usize]) -> Result<()> {
+        let f = self.findings;
+        let shape_err = |what: &str, s: &[usize]| {
+            Err(Error::ModelMismatch(format!("output `{what}` has shape {s:?}, inconsistent with the manifest")))
+        };
+        if ps != [1, f] {
+            return shape_err("probabilities", ps);
+        }
+        if cs.len() != 4 || cs[0] != 1 || cs[1] != f || cs[2] == 0 || cs[3] == 0 {
+            return shape_err("cam", cs);
+        }
+        if os != [1, self.orientations] {
+            return shape_err("orientation", os);
+        }
+        if is.iter().product::<usize>() != 1 {
+            return shape_err("inverted", is);
+        }
+        Ok(())
     }
 }
 
@@ -83,22 +119,7 @@ impl Engine for CpuEngine {
         let (os, orientation) = get(2, "orientation")?;
         let (is, inverted) = get(3, "inverted")?;
         let (_, embedding) = get(4, "embedding")?;
-        let f = self.findings;
-        let shape_err = |what: &str, s: &[usize]| {
-            Err(Error::ModelMismatch(format!("output `{what}` has shape {s:?}, inconsistent with the manifest")))
-        };
-        if ps != [1, f] {
-            return shape_err("probabilities", &ps);
-        }
-        if cs.len() != 4 || cs[0] != 1 || cs[1] != f || cs[2] == 0 || cs[3] == 0 {
-            return shape_err("cam", &cs);
-        }
-        if os != [1, self.orientations] {
-            return shape_err("orientation", &os);
-        }
-        if is.iter().product::<usize>() != 1 {
-            return shape_err("inverted", &is);
-        }
+        self.check_shapes(&ps, &cs, &os, &is)?;
         if [&probabilities, &cam, &orientation, &inverted, &embedding].iter().any(|v| v.iter().any(|x| !x.is_finite()))
         {
             return Err(Error::Inference("the model produced non-finite values".into()));

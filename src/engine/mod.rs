@@ -1,6 +1,7 @@
 //! Engines run the model file. They all return the same raw outputs; everything after is shared.
 
 pub mod cpu;
+pub mod qdq;
 
 use crate::error::Result;
 

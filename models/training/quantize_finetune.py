@@ -1,0 +1,97 @@
+"""Quantization-aware fine-tuning: start from train.py's checkpoint, quantize every weight the export will
+quantize (net.weight_levels: 4 or 6 bits per output channel) with a straight-through estimator, and
+fine-tune briefly so the network adapts to the coarser weights. BatchNorm statistics stay frozen (the
+export folds them into the convolutions, and per-channel quantization is unchanged by that scaling).
+Writes model_q.pt next to model.pt; export.py ships it."""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+import data
+import net
+import train
+
+SIZE = train.SIZE
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
+    ap.add_argument("--build", default="models/build")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--per-epoch", type=int, default=2400)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--seed", type=int, default=4321)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+
+    import json
+    with open(os.path.join(args.build, "config.json")) as f:
+        config = json.load(f)
+    model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
+    model.load_state_dict(torch.load(os.path.join(args.build, "model.pt"), map_location="cpu"))
+
+    t0 = time.time()
+    recs = data.load_records(args.data)
+    tr = [r for r in recs if not r["val"]]
+    val = [r for r in recs if r["val"]]
+    images = [data.read_grey(r["path"]) for r in tr]
+    labels = np.array([r["label"] for r in tr])
+    sources = np.array([0 if r["source"] == "kermany" else 1 for r in tr])
+    val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
+    val_y = np.array([r["label"] for r in val])
+    val_s = np.array([r["source"] for r in val])
+    print(f"loaded {len(tr)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
+
+    def report(tag):
+        p, o, iv = train.evaluate(model, val_x)
+        msg = [f"{s} AUROC {roc_auc_score(val_y[val_s == s], p[val_s == s]):.4f}" for s in ("kermany", "nih")]
+        print(f"{tag} | " + " | ".join(msg) + f" | upright {np.mean(o.argmax(1) == 0):.3f} "
+              f"| not-inverted {np.mean(iv < 0.5):.3f}", flush=True)
+
+    n = net.add_fake_quant(model)
+    model = model.to(memory_format=torch.channels_last)
+    print(f"fake-quantized {n} weight tensors", flush=True)
+    report("quantized, before fine-tuning")
+
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    ds = train.TrainSet(images, labels, sources, args.per_epoch, args.seed)
+    steps = args.epochs * (args.per_epoch // args.batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for epoch in range(args.epochs):
+        ds.epoch = epoch
+        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=1, drop_last=True)
+        model.eval()  # BatchNorm keeps its statistics; dropout-free network, so eval() only freezes BN
+        te, tot, k = time.time(), 0.0, 0
+        for step, (x, y, rot, inv) in enumerate(loader):
+            x = x.float().contiguous(memory_format=torch.channels_last)
+            logits, _, orient, inv_logit, _ = model.raw(x)
+            canonical = (rot == 0) & (inv == 0)
+            loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
+                if canonical.any() else logits.sum() * 0
+            loss = loss_f + 0.3 * F.cross_entropy(orient, rot) + \
+                0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot, k = tot + loss.item(), k + 1
+            if step % 25 == 0:
+                print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / k:.4f} "
+                      f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
+        report(f"epoch {epoch + 1}/{args.epochs} loss {tot / k:.4f} ({time.time() - te:.0f}s)")
+    net.remove_fake_quant(model)
+    torch.save(model.state_dict(), os.path.join(args.build, "model_q.pt"))
+    print(f"quantization-aware fine-tuning done in {(time.time() - t0) / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
