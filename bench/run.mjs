@@ -27,11 +27,19 @@ const gz = (p) => zlib.gzipSync(fs.readFileSync(p), { level: 9 }).length;
 const server = await startServer(SITE);
 const browser = await launch();
 
+const coldPhases = [];
 async function coldStart(context) {
   const page = await context.newPage();
   await page.goto(server.url);
   await page.waitForFunction(() => document.querySelector("xray-reader").readyAt > 0, null, { timeout: 120000 });
   const ms = await page.evaluate(() => document.querySelector("xray-reader").readyAt);
+  // where the time went, relative to navigation start
+  const phases = await page.evaluate(() => {
+    const s = document.querySelector("xray-reader").reader.startup;
+    const at = (t) => t - performance.timeOrigin;
+    return { workerStarted: at(s.workerStarted), wasmReady: at(s.wasmReady), modelFetched: at(s.modelFetched), ready: at(s.ready), load: s.load };
+  });
+  coldPhases.push(phases);
   await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
   await page.close();
   return ms;
@@ -60,7 +68,7 @@ const results = {
   machine: `${os.cpus()[0].model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
   browser: bench.userAgent,
   runs: RUNS,
-  coldStartMs: { firstVisit: first, repeatVisitMedian: median(repeat), repeat },
+  coldStartMs: { firstVisit: first, repeatVisitMedian: median(repeat), repeat, phases: coldPhases },
   bench,
   firstLoadGzip: { xrayReader: sizes.total_gzip, onnxruntimeWebRuntimePlusModel: ortGzip + modelGzip, ortRuntimeOnly: ortGzip },
 };
@@ -79,9 +87,13 @@ if (bench.multiThread && !bench.multiThread.error) {
 }
 rows.push(
   ["model load + optimise: tract / onnxruntime-web", `${f(bench.oneThread.tractLoad)} / ${f(bench.oneThread.ortLoad)} ms`],
+  ["  of which (tract): manifest / checksum / parse / fold int8 / graph / optimise", ["manifest", "checksum", "parse", "fold", "graph", "optimise"].map((k) => f(bench.oneThread.loadTimings[k])).join(" / ") + " ms"],
+  ["wasm compile + instantiate (this project, fetched bytes)", `${f(bench.oneThread.wasmInit)} ms`],
   ["first-class probability on the same input: tract / onnxruntime-web", `${bench.oneThread.pTract.toFixed(5)} / ${bench.oneThread.pOrt.toFixed(5)}`],
   ["cold start, first visit (navigation → ready, loopback server) (target ≤ 1 s)", `${f(first)} ms`],
   ["cold start, repeat visit (service worker cache)", `${f(median(repeat))} ms`],
+  ["  first visit, ms after navigation: worker started / wasm ready / model fetched / reader ready", ["workerStarted", "wasmReady", "modelFetched", "ready"].map((k) => f(coldPhases[0][k])).join(" / ")],
+  ["  last repeat visit: worker started / wasm ready / model fetched / reader ready", ["workerStarted", "wasmReady", "modelFetched", "ready"].map((k) => f(coldPhases.at(-1)[k])).join(" / ")],
   ["12 MP JPEG → report, wall, median of 7 (target ≤ 400 ms)", `${f(bench.endToEnd.wallMedian)} ms`],
   ["  of which in wasm: film / preprocess / model / regions / total", ["film", "preprocess", "model", "regions", "total"].map((k) => f(bench.endToEnd.wasmStages[k])).join(" / ") + " ms"],
   ["reader wasm memory after the runs", `${mb(bench.endToEnd.wasmMemoryBytes)} MB`],

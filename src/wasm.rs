@@ -113,10 +113,19 @@ pub struct JsReader {
 #[wasm_bindgen(js_class = Reader)]
 impl JsReader {
     /// A reader for a model that follows the manifest contract; the checksum is verified first.
+    /// `sha256` (optional, hex): the digest of `onnx` when the caller computed it (WebCrypto); it must
+    /// still match the manifest's.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(onnx: &[u8], manifest_json: &[u8]) -> Result<JsReader, JsValue> {
-        let inner = Reader::from_bytes(onnx, manifest_json).map_err(|e| to_js_error(&e))?;
+    pub fn from_bytes(onnx: &[u8], manifest_json: &[u8], sha256: Option<String>) -> Result<JsReader, JsValue> {
+        let inner =
+            Reader::from_bytes_with_digest(onnx, manifest_json, sha256.as_deref()).map_err(|e| to_js_error(&e))?;
         Ok(JsReader { inner, last: None })
+    }
+
+    /// Where start-up time went (ms): manifest, checksum, parse, fold, graph, optimise, total.
+    #[wasm_bindgen(js_name = loadTimings)]
+    pub fn load_timings(&self) -> Result<JsValue, JsValue> {
+        to_js(self.inner.load_timings())
     }
 
     /// What the model is: name, version, sha256, findings and thresholds, input size.

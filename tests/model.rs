@@ -116,3 +116,15 @@ fn folding_the_int8_weights_at_load_gives_what_tracts_own_dequantization_gives()
     close(&ours.orientation, &values(2), 1e-5, "orientation");
     close(&ours.embedding, &values(4), 1e-3, "embedding");
 }
+
+#[test]
+fn the_reader_agrees_with_onnxruntime_on_the_fixture_films() {
+    // fixtures.json: onnxruntime (Python) on the training pipeline's own preprocessing of the same files;
+    // the model card quotes this agreement (within 0.001)
+    let meta = meta();
+    for (name, film) in meta["films"].as_object().unwrap() {
+        let want = film["probability_onnxruntime"].as_f64().unwrap() as f32;
+        let got = abnormal(&read(name)).probability;
+        assert!((got - want).abs() < 0.001, "{name}: reader {got} vs onnxruntime {want}");
+    }
+}

@@ -14,7 +14,7 @@ const ONNX: &[u8] = include_bytes!("../models/xray-reader.onnx");
 const MANIFEST: &[u8] = include_bytes!("../models/xray-reader.manifest.json");
 
 fn reader() -> JsReader {
-    JsReader::from_bytes(ONNX, MANIFEST).expect("bundled model loads")
+    JsReader::from_bytes(ONNX, MANIFEST, None).expect("bundled model loads")
 }
 
 fn report(v: JsValue) -> Report {
@@ -81,6 +81,12 @@ fn a_tampered_model_is_refused() {
     let mut bad = ONNX.to_vec();
     let n = bad.len() / 2;
     bad[n] ^= 0xff;
-    let err = JsReader::from_bytes(&bad, MANIFEST).err().expect("checksum mismatch refused");
+    let err = JsReader::from_bytes(&bad, MANIFEST, None).err().expect("checksum mismatch refused");
     assert_eq!(kind(err), "checksum");
+    // a digest computed by the caller (the worker uses WebCrypto) is still held against the manifest
+    let wrong = xray_reader::reader::sha256_hex(&bad);
+    let err = JsReader::from_bytes(ONNX, MANIFEST, Some(wrong)).err().expect("wrong digest refused");
+    assert_eq!(kind(err), "checksum");
+    let right = xray_reader::reader::sha256_hex(ONNX).to_uppercase();
+    assert!(JsReader::from_bytes(ONNX, MANIFEST, Some(right)).is_ok(), "hex case does not matter");
 }

@@ -28,18 +28,28 @@ async function fetchBytes(url) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
+/** Wall-clock time (ms since the epoch), comparable between the page and this worker. */
+const now = () => performance.timeOrigin + performance.now();
+
 async function load(id, modelUrl, manifestUrl) {
+  const started = now();
   post({ type: "progress", id, stage: "loading_model" });
   // compile the wasm while the model downloads
+  const marks = {};
   const [module, onnx, manifest] = await Promise.all([
-    init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) }),
-    fetchBytes(modelUrl),
+    init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) }).then((m) => ((marks.wasmReady = now()), m)),
+    fetchBytes(modelUrl).then((b) => ((marks.modelFetched = now()), b)),
     fetchBytes(manifestUrl),
   ]);
   wasm = module;
   post({ type: "progress", id, stage: "preparing_model" });
-  reader = Reader.fromBytes(onnx, manifest);
-  post({ type: "ready", id, manifest: reader.manifest() });
+  // the model's sha256 by WebCrypto (native); Rust compares it with the manifest before parsing the model
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", onnx));
+  const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  reader = Reader.fromBytes(onnx, manifest, sha256);
+  // start-up diagnostics (epoch ms, and where the model load went) for benchmarks
+  const startup = { workerStarted: started, ...marks, ready: now(), load: reader.loadTimings() };
+  post({ type: "ready", id, manifest: reader.manifest(), startup });
 }
 
 function scaledSize(w, h, max) {

@@ -59,6 +59,8 @@ class Reader {
     this._worker.onerror = (e) => this._fail(new XrayReaderError("internal", `the reading worker failed: ${e.message || "unknown error"}`));
     const ready = await this._call({ type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl });
     this.manifest = ready.manifest;
+    /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
+    this.startup = ready.startup;
   }
 
   _onMessage(msg) {

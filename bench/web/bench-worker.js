@@ -12,8 +12,11 @@ self.onmessage = async (event) => {
 
     let t = performance.now();
     const wasm = await init({ module_or_path: new URL("../pkg/xray_reader_bg.wasm", import.meta.url) });
+    const wasmInit = performance.now() - t;
+    t = performance.now();
     const reader = Reader.fromBytes(onnx, manifest);
     const tractLoad = performance.now() - t;
+    const loadTimings = reader.loadTimings();
 
     ort.env.wasm.numThreads = threads;
     ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
@@ -53,7 +56,7 @@ self.onmessage = async (event) => {
       }
     }
     self.postMessage({
-      threads, runs, tractLoad, ortLoad, pTract, pOrt,
+      threads, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
       tractMedian: median(tract), ortMedian: median(onnxruntime), tract, onnxruntime,
       tractWasmMemory: wasm.memory.buffer.byteLength,
     });

@@ -24,9 +24,22 @@ def main():
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
     ap.add_argument("--model", default="models/xray-reader.onnx")
     ap.add_argument("--out", default="tests/fixtures")
+    ap.add_argument("--refresh-probabilities", action="store_true",
+                    help="keep the committed films; only recompute their onnxruntime probabilities (new model)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     run = export.Runner(args.model)
+    if args.refresh_probabilities:
+        path = os.path.join(args.out, "fixtures.json")
+        with open(path) as f:
+            meta = json.load(f)
+        for fname, film in meta["films"].items():
+            x = data.to_input(data.read_grey(os.path.join(args.out, fname)), 224)
+            film["probability_onnxruntime"] = float(run([x])["probabilities"][0, 0])
+        with open(path, "w") as f:
+            json.dump(meta, f, indent=1)
+        print(json.dumps(meta["films"], indent=1))
+        return
     recs = [r for r in data.load_records(args.data) if r["val"]]
     meta = {"films": {}, "photos": {}}
     picked = {}

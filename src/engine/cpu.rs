@@ -3,7 +3,9 @@
 
 use tract_onnx::prelude::*;
 
-use super::{Engine, RawOutputs};
+use web_time::Instant;
+
+use super::{Engine, LoadTimings, RawOutputs};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
@@ -15,15 +17,22 @@ pub struct CpuEngine {
 }
 
 impl CpuEngine {
-    /// Load and optimise the ONNX model; the caller has already verified its checksum.
-    pub fn new(onnx: &[u8], manifest: &Manifest) -> Result<CpuEngine> {
+    /// Load and optimise the ONNX model; the caller has already verified its checksum. Fills the engine's
+    /// part of `timings`.
+    pub fn new(onnx: &[u8], manifest: &Manifest, timings: &mut LoadTimings) -> Result<CpuEngine> {
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
         let mismatch = |e: TractError| Error::ModelMismatch(format!("{e:#}"));
         let i = &manifest.input;
         let shape = [1, i.channels as usize, i.height as usize, i.width as usize];
         let not_loadable = |e: TractError| Error::ModelMismatch(format!("not a loadable ONNX model: {e:#}"));
+        let t = Instant::now();
         let framework = tract_onnx::onnx();
         let mut proto = framework.proto_model_for_read(&mut std::io::Cursor::new(onnx)).map_err(not_loadable)?;
+        timings.parse = ms(t);
+        let t = Instant::now();
         super::qdq::fold_constant_dequantize(&mut proto);
+        timings.fold = ms(t);
+        let t = Instant::now();
         let mut model = framework.model_for_proto_model(&proto).map_err(not_loadable)?;
         drop(proto);
         let input_names: Vec<String> =
@@ -40,10 +49,12 @@ impl CpuEngine {
             .select_outputs_by_name(wanted.iter().map(|s| s.as_str()))
             .map_err(|e| Error::ModelMismatch(format!("outputs named in the manifest: {e:#}")))?;
         model.set_input_fact(0, f32::fact(shape).into()).map_err(mismatch)?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| Error::ModelMismatch(format!("cannot prepare the model: {e:#}")))?;
+        let prepare = |e: TractError| Error::ModelMismatch(format!("cannot prepare the model: {e:#}"));
+        let typed = model.into_typed().map_err(prepare)?;
+        timings.graph = ms(t);
+        let t = Instant::now();
+        let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(prepare)?;
+        timings.optimise = ms(t);
         let engine = CpuEngine {
             plan,
             shape,

@@ -29,6 +29,24 @@ impl RawOutputs {
     }
 }
 
+/// Where start-up time went, in milliseconds (the cold-start breakdown in BENCHMARKS.md).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoadTimings {
+    /// Parsing and checking the manifest.
+    pub manifest: f64,
+    /// sha256 of the model bytes.
+    pub checksum: f64,
+    /// Decoding the ONNX protobuf.
+    pub parse: f64,
+    /// Folding constant int8 weights to f32 (`qdq`).
+    pub fold: f64,
+    /// Building and typing the graph.
+    pub graph: f64,
+    /// Optimising it into a runnable plan.
+    pub optimise: f64,
+    pub total: f64,
+}
+
 pub trait Engine: Send + Sync {
     /// Short name reported in `Report::engine` ("cpu", "webgpu").
     fn name(&self) -> &'static str;

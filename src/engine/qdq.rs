@@ -61,7 +61,7 @@ fn dequantize(graph: &GraphProto, node: &NodeProto) -> Option<TensorProto> {
     }
     // per-tensor (one scale) or per-axis (one scale per index along `axis`)
     let (channels, inner) = if scale.len() == 1 && zero_point.len() == 1 {
-        (1, 1)
+        (1, values.len())
     } else {
         let axis = if axis < 0 { axis + dims.len() as i64 } else { axis };
         let axis = usize::try_from(axis).ok().filter(|&a| a < dims.len())?;
@@ -74,12 +74,12 @@ fn dequantize(graph: &GraphProto, node: &NodeProto) -> Option<TensorProto> {
     fn pick<T: Copy>(v: &[T], c: usize) -> T {
         if v.len() == 1 { v[0] } else { v[c] }
     }
+    // one scale and zero point per run of `inner` consecutive values (C order)
     let mut raw = Vec::with_capacity(values.len() * 4);
-    for (i, &q) in values.iter().enumerate() {
-        let c = (i / inner.max(1)) % channels.max(1);
-        let zp: i32 = pick(&zero_point, c);
-        let s: f32 = pick(&scale, c);
-        raw.extend_from_slice(&(((q - zp) as f32) * s).to_le_bytes());
+    for (run, chunk) in values.chunks(inner.max(1)).enumerate() {
+        let c = run % channels.max(1);
+        let (zp, s) = (pick(&zero_point, c), pick(&scale, c));
+        raw.extend(chunk.iter().flat_map(|&q| (((q - zp) as f32) * s).to_le_bytes()));
     }
     Some(TensorProto {
         name: node.output[0].clone(),

@@ -1,0 +1,30 @@
+// The first-load budget (issue 4): everything the page fetches before the first read — wasm, model,
+// manifest, JS, CSS, HTML — is at most 5 MB gzip. scripts/build-web.sh measures it (gzip -9, the files
+// the server sends) into target/site/sizes.json; this checks the measurement against the files and the budget.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath } from "node:url";
+
+const SITE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../target/site");
+const BUDGET = 5_000_000;
+
+test("the first load stays within 5 MB gzip, measured on the files the server sends", () => {
+  const sizes = JSON.parse(fs.readFileSync(path.join(SITE, "sizes.json"), "utf8"));
+  const files = Object.keys(sizes).filter((k) => typeof sizes[k] === "object");
+  for (const must of ["pkg/xray_reader_bg.wasm", "models/xray-reader.onnx", "models/xray-reader.manifest.json", "xray-reader.js", "worker.js", "index.html", "style.css"]) {
+    assert.ok(files.includes(must), `${must} is counted`);
+  }
+  let total = 0;
+  for (const f of files) {
+    const gz = fs.statSync(path.join(SITE, `${f}.gz`)).size;
+    assert.equal(gz, sizes[f].gzip, `${f}: sizes.json matches the .gz the server sends`);
+    assert.equal(zlib.gunzipSync(fs.readFileSync(path.join(SITE, `${f}.gz`))).length, fs.statSync(path.join(SITE, f)).size, `${f}.gz is that file`);
+    total += gz;
+  }
+  assert.equal(total, sizes.total_gzip);
+  assert.ok(total <= BUDGET, `first load ${(total / 1e6).toFixed(3)} MB gzip > 5 MB`);
+});
