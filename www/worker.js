@@ -43,9 +43,13 @@ async function load(id, modelUrl, manifestUrl) {
   ]);
   wasm = module;
   post({ type: "progress", id, stage: "preparing_model" });
-  // the model's sha256 by WebCrypto (native); Rust compares it with the manifest before parsing the model
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", onnx));
-  const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  // the model's sha256 by WebCrypto (native code) where the page is a secure context; Rust compares it with
+  // the manifest before parsing the model, and computes it itself when WebCrypto is absent (plain http)
+  let sha256;
+  if (globalThis.crypto && crypto.subtle) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", onnx));
+    sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
   reader = Reader.fromBytes(onnx, manifest, sha256);
   // start-up diagnostics (epoch ms, and where the model load went) for benchmarks
   const startup = { workerStarted: started, ...marks, ready: now(), load: reader.loadTimings() };

@@ -81,9 +81,7 @@ impl CpuEngine {
         }
         Ok(engine)
     }
-}
 
-impl CpuEngine {
     /// Output shapes (probabilities, cam, orientation, inverted) against what the manifest declares.
     fn check_shapes(&self, ps: &[usize], cs: &[usize], os: &[usize], is: &[usize]) -> Result<()> {
         let f = self.findings;
