@@ -40,5 +40,29 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+/// Start-up: the reader's model load (checksum, int8 weights folded by `engine::qdq`, tract optimise) against
+/// tract loading the same file by itself (its own DequantizeLinear path).
+fn load(c: &mut Criterion) {
+    use tract_onnx::prelude::*;
+    use xray_reader::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX};
+    let mut g = c.benchmark_group("load");
+    g.sample_size(10);
+    g.bench_function("reader_from_bytes", |b| b.iter(|| Reader::from_bytes(BUNDLED_ONNX, BUNDLED_MANIFEST).unwrap()));
+    g.bench_function("tract_alone_unfolded", |b| {
+        b.iter(|| {
+            tract_onnx::onnx()
+                .model_for_read(&mut Cursor::new(BUNDLED_ONNX))
+                .unwrap()
+                .with_input_fact(0, f32::fact([1, 1, 224, 224]).into())
+                .unwrap()
+                .into_optimized()
+                .unwrap()
+                .into_runnable()
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages, load);
 criterion_main!(benches);
