@@ -75,6 +75,21 @@ fn serves_the_site_with_csp_isolation_gzip_and_nothing_outside_it() {
     assert!(!headers.contains("content-encoding"));
     assert_eq!(body, b"plain");
 
+    // revalidation: the ETag comes back as If-None-Match and gets a 304 without a body (the service worker's
+    // install revalidates, so a first visit downloads the wasm and model once)
+    let (_, headers, _) = get(server.port, "/pkg/x.wasm", "");
+    let etag = headers.lines().find_map(|l| l.strip_prefix("etag: ")).expect("an etag").to_string();
+    let (status, _, body) = get(server.port, "/pkg/x.wasm", &format!("If-None-Match: {etag}\r\n"));
+    assert!(status.contains("304"), "{status}");
+    assert!(body.is_empty());
+    let (status, _, body) = get(server.port, "/pkg/x.wasm", "If-None-Match: \"stale\"\r\n");
+    assert!(status.contains("200") && body.starts_with(b"\0asm"), "{status}");
+    // the gzip variant has its own validator
+    let (_, gz_headers, _) = get(server.port, "/app.js", "Accept-Encoding: gzip\r\n");
+    let (_, plain_headers, _) = get(server.port, "/app.js", "");
+    let tag = |h: &str| h.lines().find_map(|l| l.strip_prefix("etag: ")).unwrap().to_string();
+    assert_ne!(tag(&gz_headers), tag(&plain_headers));
+
     for path in ["/../secret.txt", "/pkg/../../secret.txt", "/%2e%2e/secret.txt", "/missing.js"] {
         let (status, _, body) = get(server.port, path, "");
         assert!(status.contains("404"), "{path}: {status}");

@@ -7,7 +7,9 @@ const CACHE = `xray-reader-${VERSION}`;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches.open(CACHE).then((cache) => cache.addAll(ASSETS.map((a) => new Request(a, { cache: "reload" })))).then(() => self.skipWaiting()),
+    // "no-cache": revalidate with the server, so files the page has just fetched (the wasm, the model) come
+    // from the HTTP cache after a 304 instead of being downloaded a second time, while stale ones are refetched
+    caches.open(CACHE).then((cache) => cache.addAll(ASSETS.map((a) => new Request(a, { cache: "no-cache" })))).then(() => self.skipWaiting()),
   );
 });
 

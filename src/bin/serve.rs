@@ -1,7 +1,9 @@
 //! `xray-reader-serve`: a small static server for the built site on 127.0.0.1 (PORT, default 8080; 0 picks a
 //! free port and prints it), serving `name.gz` siblings to clients that accept gzip, with the
 //! headers the page needs: correct MIME types (wasm), a Content-Security-Policy that forbids remote
-//! connections, and cross-origin isolation. Standard library only; for local use and kiosks.
+//! connections, and cross-origin isolation. Every response carries an ETag and `If-None-Match` gets a 304, so
+//! the service worker's install (which revalidates) does not download the wasm and model a second time.
+//! Standard library only; for local use and kiosks.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,6 +31,7 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut reader = BufReader::new(s.try_clone()?);
     reader.read_line(&mut line)?;
     let mut gzip_ok = false;
+    let mut if_none_match = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
@@ -37,6 +40,9 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
         if let Some((name, value)) = h.split_once(':') {
             if name.trim().eq_ignore_ascii_case("accept-encoding") && value.to_ascii_lowercase().contains("gzip") {
                 gzip_ok = true;
+            }
+            if name.trim().eq_ignore_ascii_case("if-none-match") {
+                if_none_match = Some(value.trim().to_string());
             }
         }
     }
@@ -66,9 +72,22 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
     };
     match (safe, body) {
         (true, Ok(body)) => {
+            // the content's hash, per encoding (a strong validator for exactly these bytes)
+            let etag = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                body.hash(&mut h);
+                format!("\"{:016x}{}\"", h.finish(), if encoding.is_empty() { "" } else { "-gz" })
+            };
+            let matches =
+                if_none_match.as_deref().is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+            if matches {
+                write!(s, "HTTP/1.1 304 Not Modified\r\n{headers}Vary: Accept-Encoding\r\nETag: {etag}\r\n\r\n")?;
+                return Ok(());
+            }
             write!(
                 s,
-                "HTTP/1.1 200 OK\r\n{headers}Vary: Accept-Encoding\r\n{encoding}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                "HTTP/1.1 200 OK\r\n{headers}Vary: Accept-Encoding\r\nETag: {etag}\r\n{encoding}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
                 mime(&file),
                 body.len()
             )?;

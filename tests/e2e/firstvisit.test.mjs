@@ -1,0 +1,41 @@
+// A first visit downloads the wasm and the model once: the page's worker fetches them, and the service
+// worker's install revalidates (ETag → 304) instead of downloading them again for its offline cache.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { launch, startServer } from "./harness.mjs";
+
+const SITE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../target/site");
+
+test("a first visit downloads the wasm and the model once, and is offline-ready", async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const context = await browser.newContext();
+    const seen = [];
+    context.on("requestfinished", async (request) => {
+      const response = await request.response();
+      if (!response) return;
+      const sizes = await request.sizes();
+      seen.push({ url: request.url(), status: response.status(), body: sizes.responseBodySize, sw: response.fromServiceWorker() });
+    });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
+    await page.waitForTimeout(500);
+    for (const file of ["models/xray-reader.onnx", "pkg/xray_reader_bg.wasm"]) {
+      const hits = seen.filter((r) => r.url.endsWith(file));
+      const downloaded = hits.filter((r) => r.status === 200 && !r.sw).reduce((a, r) => a + r.body, 0);
+      const once = fs.statSync(path.join(SITE, `${file}.gz`)).size;
+      assert.ok(hits.length >= 1, `${file} was fetched`);
+      assert.equal(downloaded, once, `${file}: ${downloaded} bytes downloaded, one gzip copy is ${once}`);
+    }
+    await context.close();
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+});
