@@ -56,7 +56,7 @@ fn dequantize(graph: &GraphProto, node: &NodeProto) -> Option<TensorProto> {
     };
     let values = integers(x)?;
     let dims: Vec<usize> = x.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
-    if values.len() != dims.iter().product::<usize>() {
+    if Some(values.len()) != dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
         return None;
     }
     // per-tensor (one scale) or per-axis (one scale per index along `axis`)
@@ -79,7 +79,7 @@ fn dequantize(graph: &GraphProto, node: &NodeProto) -> Option<TensorProto> {
     for (run, chunk) in values.chunks(inner.max(1)).enumerate() {
         let c = run % channels.max(1);
         let (zp, s) = (pick(&zero_point, c), pick(&scale, c));
-        raw.extend(chunk.iter().flat_map(|&q| (((q - zp) as f32) * s).to_le_bytes()));
+        raw.extend(chunk.iter().flat_map(|&q| (((q as i64 - zp as i64) as f32) * s).to_le_bytes()));
     }
     Some(TensorProto {
         name: node.output[0].clone(),
@@ -242,6 +242,31 @@ mod tests {
         let mut m = model(vec![dq(&["x", "s"], None)], vec![x, s], &["w"]);
         assert_eq!(fold_constant_dequantize(&mut m), 1);
         assert_eq!(folded_values(&m), vec![-0.5, 0.0, 1.75]);
+    }
+
+    #[test]
+    fn extreme_int32_values_and_absurd_dims_do_not_panic() {
+        let x = TensorProto {
+            name: "x".into(),
+            data_type: DataType::Int32 as i32,
+            dims: vec![2],
+            int32_data: vec![i32::MIN, i32::MAX],
+            ..Default::default()
+        };
+        let z = TensorProto {
+            name: "z".into(),
+            data_type: DataType::Int32 as i32,
+            int32_data: vec![1],
+            ..Default::default()
+        };
+        let s = tensor("s", DataType::Float, &[], f32s(&[1.0]));
+        let mut m = model(vec![dq(&["x", "s", "z"], None)], vec![x, s.clone(), z], &["w"]);
+        assert_eq!(fold_constant_dequantize(&mut m), 1);
+        assert!(folded_values(&m).iter().all(|v| v.is_finite()));
+        // dims whose product overflows are not folded (and do not panic)
+        let big = tensor("x", DataType::Int8, &[i64::MAX, i64::MAX], vec![1, 2]);
+        let mut m = model(vec![dq(&["x", "s"], None)], vec![big, s], &["w"]);
+        assert_eq!(fold_constant_dequantize(&mut m), 0);
     }
 
     #[test]
