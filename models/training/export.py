@@ -24,6 +24,7 @@ import photo_sim
 SIZE = 224
 OUTPUTS = ["probabilities", "cam", "orientation", "inverted", "embedding"]
 OOD_COMPONENTS = 32
+ORIENT_MIN_CAP = 0.99
 NAME = "xray-reader-effnetlite0"
 VERSION = "1.1.0"
 
@@ -290,7 +291,10 @@ def main():
     ood_thr = float(np.percentile(ood_score(emb, st), 99.5))
     # a chest film has an unmistakable "up": the orientation head's confidence is a second,
     # self-supervised in-distribution signal (threshold at the 0.1th percentile of the training films)
-    orient_min = float(np.percentile(fit["orientation"].max(1), 0.1))
+    # Capped at 0.99: the head is fine-tuned on these very films, so their 0.1th percentile can sit at 0.9995,
+    # which refused 1.2 % of adult validation films and 4.8 % of their simulated photos on orientation alone
+    # (model 1.1.0). The cap was chosen after seeing that, on validation: a declared look at held-out data.
+    orient_min = min(float(np.percentile(fit["orientation"].max(1), 0.1)), ORIENT_MIN_CAP)
 
     def refused(out):
         return (ood_score(out["embedding"], st) > ood_thr) | (out["orientation"].max(1) < orient_min)
