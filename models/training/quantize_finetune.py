@@ -4,6 +4,7 @@ fine-tune briefly so the network adapts to the coarser weights. BatchNorm statis
 export folds them into the convolutions, and per-channel quantization is unchanged by that scaling).
 Writes model_q.pt next to model.pt; export.py ships it."""
 import argparse
+import json
 import os
 import time
 
@@ -33,7 +34,6 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
-    import json
     with open(os.path.join(args.build, "config.json")) as f:
         config = json.load(f)
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
