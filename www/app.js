@@ -42,6 +42,15 @@ async function main() {
   const state = document.getElementById("offline-state");
   if ("serviceWorker" in navigator) {
     try {
+      // Install the offline copy once the reader is ready (or after 10 s): by then the wasm and the model
+      // are in the HTTP cache, so the install revalidates them (304) instead of downloading them again, and
+      // it does not compete with the first load on a slow connection.
+      const element = document.querySelector("xray-reader");
+      await new Promise((resolve) => {
+        if (!element || element.readyAt) return resolve();
+        element.addEventListener("ready", resolve, { once: true });
+        setTimeout(resolve, 10000);
+      });
       await navigator.serviceWorker.register("sw.js", { scope: "./" });
       await navigator.serviceWorker.ready;
       state.textContent = "Available offline.";
