@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 import data
@@ -70,24 +69,9 @@ def main():
         ds.epoch = epoch
         loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=1, drop_last=True)
         model.eval()  # BatchNorm keeps its statistics; dropout-free network, so eval() only freezes BN
-        te, tot, k = time.time(), 0.0, 0
-        for step, (x, y, rot, inv) in enumerate(loader):
-            x = x.float().contiguous(memory_format=torch.channels_last)
-            logits, _, orient, inv_logit, _ = model.raw(x)
-            canonical = (rot == 0) & (inv == 0)
-            loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
-                if canonical.any() else logits.sum() * 0
-            loss = loss_f + 0.3 * F.cross_entropy(orient, rot) + \
-                0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot, k = tot + loss.item(), k + 1
-            if step % 25 == 0:
-                print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / k:.4f} "
-                      f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
-        report(f"epoch {epoch + 1}/{args.epochs} loss {tot / k:.4f} ({time.time() - te:.0f}s)")
+        te = time.time()
+        loss = train.train_epoch(model, loader, opt, sched, epoch)
+        report(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} ({time.time() - te:.0f}s)")
     net.remove_fake_quant(model)
     torch.save(model.state_dict(), os.path.join(args.build, "model_q.pt"))
     print(f"quantization-aware fine-tuning done in {(time.time() - t0) / 60:.1f} min", flush=True)

@@ -73,6 +73,29 @@ class TrainSet(torch.utils.data.Dataset):
         return (torch.from_numpy(np.ascontiguousarray(x))[None], float(self.labels[j]), rot, float(inv))
 
 
+def train_epoch(model, loader, opt, sched, epoch):
+    """One pass over `loader` (finding loss on upright, non-inverted samples; rotation and inversion heads on
+    all), printing progress; returns the mean loss. The caller sets train/eval modes."""
+    te, tot, n = time.time(), 0.0, 0
+    for step, (x, y, rot, inv) in enumerate(loader):
+        x = x.float().contiguous(memory_format=torch.channels_last)
+        logits, _, orient, inv_logit, _ = model.raw(x)
+        canonical = (rot == 0) & (inv == 0)
+        loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
+            if canonical.any() else logits.sum() * 0
+        loss = loss_f + 0.3 * F.cross_entropy(orient, rot) + \
+            0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        tot, n = tot + loss.item(), n + 1
+        if step % 25 == 0:
+            print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
+                  f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
+    return tot / n
+
+
 def evaluate(model, xs, batch=64):
     model.eval()
     probs, rots, invs = [], [], []
@@ -138,29 +161,14 @@ def main():
         model.train()
         for m in frozen:
             m.eval()
-        te, tot, n = time.time(), 0.0, 0
-        for step, (x, y, rot, inv) in enumerate(loader):
-            x = x.float().contiguous(memory_format=torch.channels_last)
-            logits, _, orient, inv_logit, _ = model.raw(x)
-            canonical = (rot == 0) & (inv == 0)
-            loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
-                if canonical.any() else logits.sum() * 0
-            loss = loss_f + 0.3 * F.cross_entropy(orient, rot) + \
-                0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot, n = tot + loss.item(), n + 1
-            if step % 25 == 0:
-                print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
-                      f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
+        te = time.time()
+        loss = train_epoch(model, loader, opt, sched, epoch)
         p, o, iv = evaluate(model, val_x)
         msg = []
         for s in ("kermany", "nih"):
             k = val_s == s
             msg.append(f"{s} AUROC {roc_auc_score(val_y[k], p[k]):.4f}")
-        print(f"epoch {epoch + 1}/{args.epochs} loss {tot / n:.4f} | " + " | ".join(msg) +
+        print(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} | " + " | ".join(msg) +
               f" | upright {np.mean(o.argmax(1) == 0):.3f} | not-inverted {np.mean(iv < 0.5):.3f} "
               f"| {time.time() - te:.0f}s", flush=True)
         torch.save(model.state_dict(), os.path.join(args.out, "model.pt"))

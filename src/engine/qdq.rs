@@ -163,6 +163,18 @@ mod tests {
         }
     }
 
+    /// A tensor stored in the typed fields (`int32_data` / `float_data`) instead of raw bytes.
+    fn fields(name: &str, dt: DataType, dims: &[i64], ints: Vec<i32>, floats: Vec<f32>) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            data_type: dt as i32,
+            dims: dims.to_vec(),
+            int32_data: ints,
+            float_data: floats,
+            ..Default::default()
+        }
+    }
+
     fn f32s(v: &[f32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
@@ -226,19 +238,8 @@ mod tests {
 
     #[test]
     fn a_scalar_scale_uses_the_int32_field_when_there_are_no_raw_bytes() {
-        let x = TensorProto {
-            name: "x".into(),
-            data_type: DataType::Int8 as i32,
-            dims: vec![3],
-            int32_data: vec![-2, 0, 7],
-            ..Default::default()
-        };
-        let s = TensorProto {
-            name: "s".into(),
-            data_type: DataType::Float as i32,
-            float_data: vec![0.25],
-            ..Default::default()
-        };
+        let x = fields("x", DataType::Int8, &[3], vec![-2, 0, 7], vec![]);
+        let s = fields("s", DataType::Float, &[], vec![], vec![0.25]);
         let mut m = model(vec![dq(&["x", "s"], None)], vec![x, s], &["w"]);
         assert_eq!(fold_constant_dequantize(&mut m), 1);
         assert_eq!(folded_values(&m), vec![-0.5, 0.0, 1.75]);
@@ -246,19 +247,8 @@ mod tests {
 
     #[test]
     fn extreme_int32_values_and_absurd_dims_do_not_panic() {
-        let x = TensorProto {
-            name: "x".into(),
-            data_type: DataType::Int32 as i32,
-            dims: vec![2],
-            int32_data: vec![i32::MIN, i32::MAX],
-            ..Default::default()
-        };
-        let z = TensorProto {
-            name: "z".into(),
-            data_type: DataType::Int32 as i32,
-            int32_data: vec![1],
-            ..Default::default()
-        };
+        let x = fields("x", DataType::Int32, &[2], vec![i32::MIN, i32::MAX], vec![]);
+        let z = fields("z", DataType::Int32, &[], vec![1], vec![]);
         let s = tensor("s", DataType::Float, &[], f32s(&[1.0]));
         let mut m = model(vec![dq(&["x", "s", "z"], None)], vec![x, s.clone(), z], &["w"]);
         assert_eq!(fold_constant_dequantize(&mut m), 1);
