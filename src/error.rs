@@ -25,6 +25,8 @@ pub enum Error {
     ModelMismatch(String),
     #[error("the model failed to run: {0}")]
     Inference(String),
+    #[error("this backend cannot run here: {0}")]
+    BackendUnavailable(String),
     #[error("cannot read input: {0}")]
     Io(String),
     #[error("internal error while reading (please report it): {0}")]
@@ -45,6 +47,7 @@ impl Error {
             Error::Checksum { .. } => "checksum",
             Error::ModelMismatch(_) => "model_mismatch",
             Error::Inference(_) => "inference",
+            Error::BackendUnavailable(_) => "backend_unavailable",
             Error::Io(_) => "io",
             Error::Internal(_) => "internal",
         }

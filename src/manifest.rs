@@ -44,6 +44,13 @@ pub struct OutputNames {
     pub embedding: String,
 }
 
+impl OutputNames {
+    /// The five output names in the order engines return them.
+    pub fn names(&self) -> [&str; 5] {
+        [&self.probabilities, &self.cam, &self.orientation, &self.inverted, &self.embedding]
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingSpec {
     pub label: String,

@@ -128,3 +128,33 @@ fn the_reader_agrees_with_onnxruntime_on_the_fixture_films() {
         assert!((got - want).abs() < 0.001, "{name}: reader {got} vs onnxruntime {want}");
     }
 }
+
+/// The WebGPU engine runs `engine::plan` step for step as `engine::reference` does; this holds the lowering
+/// of the shipped model (every op, shape, stride and constant) to what tract computes.
+#[test]
+fn the_gpu_plan_computes_what_tract_computes() {
+    use xray_reader::engine::{plan::Plan, reference};
+    let manifest = xray_reader::manifest::Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+    let plan = Plan::load(BUNDLED_ONNX, &manifest).expect("every op of the shipped model has a GPU kernel");
+    let reader = Reader::bundled().unwrap();
+    for name in ["kermany-normal.jpeg", "nih-pneumonia.jpg"] {
+        let image = xray_reader::decode::decode(&bytes(name), &Default::default()).unwrap();
+        let input = xray_reader::preprocess::to_input(&xray_reader::preprocess::luma(&image), &manifest.input);
+        let cpu = reader.infer(&input).unwrap();
+        let outs = reference::run(&plan, &input).unwrap();
+        let spec = xray_reader::engine::OutputSpec::of(&manifest);
+        let got = spec.raw_outputs(outs).unwrap();
+        let close =
+            |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()));
+        assert!(
+            close(&got.probabilities, &cpu.probabilities, 1e-4),
+            "{name}: {:?} vs {:?}",
+            got.probabilities,
+            cpu.probabilities
+        );
+        assert!(close(&got.cam, &cpu.cam, 1e-3), "{name}: CAM differs");
+        assert!(close(&got.orientation, &cpu.orientation, 1e-4), "{name}: orientation differs");
+        assert!(close(&got.embedding, &cpu.embedding, 1e-3), "{name}: embedding differs");
+        assert!((got.inverted - cpu.inverted).abs() < 1e-4);
+    }
+}

@@ -1,9 +1,15 @@
 //! Engines run the model file. They all return the same raw outputs; everything after is shared.
 
 pub mod cpu;
+pub mod plan;
 pub mod qdq;
+pub mod reference;
 
-use crate::error::Result;
+use tract_onnx::prelude::*;
+use web_time::Instant;
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
 
 /// Everything one forward pass yields, already checked against the manifest's shapes.
 #[derive(Debug, Clone)]
@@ -52,4 +58,118 @@ pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     /// Run on one preprocessed input, `channels * height * width` floats, row-major.
     fn infer(&self, input: &[f32]) -> Result<RawOutputs>;
+}
+
+/// Parse the ONNX file, fold its constant int8 weights, check its input and outputs against the manifest and
+/// type the graph for the manifest's input size: the starting point of every engine. Fills `parse`, `fold`
+/// and `graph` of `timings`.
+pub fn typed_model(onnx: &[u8], manifest: &Manifest, timings: &mut LoadTimings) -> Result<TypedModel> {
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let mismatch = |e: TractError| Error::ModelMismatch(format!("{e:#}"));
+    let not_loadable = |e: TractError| Error::ModelMismatch(format!("not a loadable ONNX model: {e:#}"));
+    let i = &manifest.input;
+    let shape = [1, i.channels as usize, i.height as usize, i.width as usize];
+    let t = Instant::now();
+    let framework = tract_onnx::onnx();
+    let mut proto = framework.proto_model_for_read(&mut std::io::Cursor::new(onnx)).map_err(not_loadable)?;
+    timings.parse = ms(t);
+    let t = Instant::now();
+    qdq::fold_constant_dequantize(&mut proto);
+    timings.fold = ms(t);
+    let t = Instant::now();
+    let mut model = framework.model_for_proto_model(&proto).map_err(not_loadable)?;
+    drop(proto);
+    let input_names: Vec<String> =
+        model.input_outlets().map_err(mismatch)?.iter().map(|o| model.node(o.node).name.clone()).collect();
+    if input_names != [i.name.clone()] {
+        return Err(Error::ModelMismatch(format!("model inputs are {input_names:?}, manifest expects [{:?}]", i.name)));
+    }
+    model
+        .select_outputs_by_name(manifest.outputs.names())
+        .map_err(|e| Error::ModelMismatch(format!("outputs named in the manifest: {e:#}")))?;
+    model.set_input_fact(0, f32::fact(shape).into()).map_err(mismatch)?;
+    let typed = model.into_typed().map_err(|e| Error::ModelMismatch(format!("cannot prepare the model: {e:#}")))?;
+    timings.graph = ms(t);
+    Ok(typed)
+}
+
+/// What the manifest says the five outputs look like; turns any engine's raw tensors into `RawOutputs`.
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    pub names: [String; 5],
+    findings: usize,
+    orientations: usize,
+    embedding: usize,
+}
+
+impl OutputSpec {
+    pub fn of(manifest: &Manifest) -> OutputSpec {
+        OutputSpec {
+            names: manifest.outputs.names().map(str::to_owned),
+            findings: manifest.findings.len(),
+            orientations: manifest.orientation.classes_deg_clockwise.len(),
+            embedding: manifest.ood.mean.len(),
+        }
+    }
+
+    /// Output shapes (probabilities, cam, orientation, inverted, embedding) against what the manifest declares.
+    pub fn check(&self, shapes: &[Vec<usize>]) -> Result<()> {
+        let f = self.findings;
+        let shape_err = |k: usize| {
+            Err(Error::ModelMismatch(format!(
+                "output `{}` has shape {:?}, inconsistent with the manifest",
+                self.names[k], shapes[k]
+            )))
+        };
+        if shapes.len() != 5 {
+            return Err(Error::ModelMismatch(format!("the model has {} outputs, expected 5", shapes.len())));
+        }
+        if shapes[0] != [1, f] {
+            return shape_err(0);
+        }
+        let cs = &shapes[1];
+        if cs.len() != 4 || cs[0] != 1 || cs[1] != f || cs[2] == 0 || cs[3] == 0 {
+            return shape_err(1);
+        }
+        if shapes[2] != [1, self.orientations] {
+            return shape_err(2);
+        }
+        if shapes[3].iter().product::<usize>() != 1 {
+            return shape_err(3);
+        }
+        let embedding: usize = shapes[4].iter().product();
+        if embedding != self.embedding {
+            return Err(Error::ModelMismatch(format!(
+                "embedding has {embedding} values, the manifest's OOD statistics {}",
+                self.embedding
+            )));
+        }
+        Ok(())
+    }
+
+    /// The five output tensors (shape, values), in manifest order, checked and named.
+    pub fn raw_outputs(&self, outputs: Vec<(Vec<usize>, Vec<f32>)>) -> Result<RawOutputs> {
+        let shapes: Vec<Vec<usize>> = outputs.iter().map(|(s, _)| s.clone()).collect();
+        self.check(&shapes)?;
+        for (shape, values) in &outputs {
+            if values.len() != shape.iter().product::<usize>() {
+                return Err(Error::Inference("an output's length does not match its shape".into()));
+            }
+            if values.iter().any(|x| !x.is_finite()) {
+                return Err(Error::Inference("the model produced non-finite values".into()));
+            }
+        }
+        let mut values = outputs.into_iter().map(|(_, v)| v);
+        let mut next = || values.next().unwrap_or_default();
+        let (probabilities, cam, orientation, inverted, embedding) = (next(), next(), next(), next(), next());
+        Ok(RawOutputs {
+            probabilities,
+            cam,
+            cam_height: shapes[1][2],
+            cam_width: shapes[1][3],
+            orientation,
+            inverted: inverted[0],
+            embedding,
+        })
+    }
 }

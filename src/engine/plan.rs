@@ -1,0 +1,561 @@
+//! An execution plan lowered from tract's decluttered typed model: a flat list of steps over numbered f32
+//! buffers, with every shape, stride and constant resolved at load. It is what the WebGPU engine runs, one
+//! compute kernel per step kind, so a new model needs new GPU code only when it brings an op outside this
+//! list. `reference` runs the same plan in plain Rust: the specification the GPU kernels are tested against.
+//!
+//! Step kinds (five kernels): broadcasting binary ops, unary ops, grouped 2-D convolution, a general
+//! contraction (einsum, 1×1 convolutions, matrix products, sums/max/min over axes, transposes and broadcasts
+//! are all "out[o] = reduce over s of a[o, s] · b[o, s]" with per-axis strides), and softmax over one axis.
+//! Reshapes that do not move data (adding/removing unit axes, reshape, f32 casts) alias their input buffer.
+
+use std::collections::HashMap;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::array::MultiBroadcastTo;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cast::Cast;
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_core::ops::konst::Const;
+use tract_onnx::tract_core::ops::nn::{DataFormat, Reduce, Reducer, Softmax, SoftmaxKind};
+use tract_onnx::tract_core::ops::source::TypedSource;
+
+/// Most axes a binary or contraction step handles (output axes, and summed axes, each).
+pub const MAX_RANK: usize = 6;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub buffers: Vec<Buffer>,
+    pub steps: Vec<Step>,
+    /// The buffer the preprocessed input is written to.
+    pub input: usize,
+    /// Output buffers with their shapes, in the model's output order.
+    pub outputs: Vec<(usize, Vec<usize>)>,
+}
+
+/// One f32 buffer: an activation (`data` is None) or a constant uploaded once at load.
+#[derive(Debug, Clone)]
+pub struct Buffer {
+    pub len: usize,
+    pub data: Option<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add = 0,
+    Sub = 1,
+    Mul = 2,
+    Div = 3,
+    Max = 4,
+    Min = 5,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Sigmoid = 0,
+    Exp = 1,
+    Abs = 2,
+    Neg = 3,
+    Sqrt = 4,
+    Recip = 5,
+    Tanh = 6,
+}
+
+/// How a contraction combines the terms over its summed axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accumulate {
+    /// Σ a·b (b taken as 1 when absent).
+    Sum = 0,
+    Max = 1,
+    Min = 2,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// out[i] = op(a, b), `dims` the output shape; strides are 0 along broadcast axes.
+    Binary {
+        op: BinaryOp,
+        a: usize,
+        b: usize,
+        out: usize,
+        dims: Vec<usize>,
+        a_strides: Vec<usize>,
+        b_strides: Vec<usize>,
+    },
+    /// out[i] = op(x[i]).
+    Unary { op: UnaryOp, x: usize, out: usize, len: usize },
+    /// Grouped 2-D convolution, channels first, batch 1, kernel OIHW, bias per output channel (or one scalar).
+    Conv(ConvStep),
+    /// out[o] = accumulate over s of a[Σ o·a_out + s·a_sum] (· b[Σ o·b_out + s·b_sum]).
+    Contract(ContractStep),
+    /// Softmax along the middle axis of an [outer, axis, inner] view.
+    Softmax { x: usize, out: usize, outer: usize, axis: usize, inner: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvStep {
+    pub x: usize,
+    pub kernel: usize,
+    pub bias: Option<usize>,
+    /// 1 when the bias has a value per output channel, 0 when it is one scalar.
+    pub bias_stride: usize,
+    pub out: usize,
+    pub in_c: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub groups: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Padding before the first row and column.
+    pub pad: [usize; 2],
+}
+
+#[derive(Debug, Clone)]
+pub struct ContractStep {
+    pub acc: Accumulate,
+    pub a: usize,
+    pub b: Option<usize>,
+    pub out: usize,
+    pub out_dims: Vec<usize>,
+    pub a_out: Vec<usize>,
+    pub b_out: Vec<usize>,
+    pub sum_dims: Vec<usize>,
+    pub a_sum: Vec<usize>,
+    pub b_sum: Vec<usize>,
+}
+
+impl Step {
+    /// The buffer this step writes.
+    pub fn output(&self) -> usize {
+        match self {
+            Step::Binary { out, .. } | Step::Unary { out, .. } | Step::Softmax { out, .. } => *out,
+            Step::Conv(c) => c.out,
+            Step::Contract(c) => c.out,
+        }
+    }
+
+    /// The buffers this step reads.
+    pub fn inputs(&self) -> Vec<usize> {
+        match self {
+            Step::Binary { a, b, .. } => vec![*a, *b],
+            Step::Unary { x, .. } | Step::Softmax { x, .. } => vec![*x],
+            Step::Conv(c) => [Some(c.x), Some(c.kernel), c.bias].into_iter().flatten().collect(),
+            Step::Contract(c) => [Some(c.a), c.b].into_iter().flatten().collect(),
+        }
+    }
+}
+
+/// Row-major strides of a shape.
+pub fn strides_of(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Strides that read `shape` broadcast to `out` (same rank after left-padding with unit axes).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> std::result::Result<Vec<usize>, String> {
+    if shape.len() > out.len() {
+        return Err(format!("cannot broadcast {shape:?} to {out:?}"));
+    }
+    let mut padded = vec![1; out.len() - shape.len()];
+    padded.extend_from_slice(shape);
+    let strides = strides_of(&padded);
+    padded
+        .iter()
+        .zip(out)
+        .zip(strides)
+        .map(|((&d, &o), s)| match (d, o) {
+            (d, o) if d == o => Ok(if d == 1 { 0 } else { s }),
+            (1, _) => Ok(0),
+            _ => Err(format!("cannot broadcast {shape:?} to {out:?}")),
+        })
+        .collect()
+}
+
+struct Lowering<'m> {
+    model: &'m TypedModel,
+    plan: Plan,
+    /// The buffer behind each computed outlet.
+    values: HashMap<OutletId, usize>,
+}
+
+impl Lowering<'_> {
+    fn shape(&self, outlet: OutletId) -> std::result::Result<Vec<usize>, String> {
+        let fact = self.model.outlet_fact(outlet).map_err(|e| format!("{e:#}"))?;
+        if fact.datum_type != f32::datum_type() {
+            return Err(format!("tensor {outlet:?} is {:?}; the WebGPU engine computes in f32", fact.datum_type));
+        }
+        fact.shape.as_concrete().map(|s| s.to_vec()).ok_or_else(|| format!("tensor {outlet:?} has no fixed shape"))
+    }
+
+    fn new_buffer(&mut self, len: usize, data: Option<Vec<f32>>) -> usize {
+        self.plan.buffers.push(Buffer { len, data });
+        self.plan.buffers.len() - 1
+    }
+
+    /// The buffer holding `outlet`, materialising constants on first use.
+    fn value(&mut self, outlet: OutletId) -> std::result::Result<usize, String> {
+        if let Some(&b) = self.values.get(&outlet) {
+            return Ok(b);
+        }
+        let node = self.model.node(outlet.node);
+        let konst = node.op_as::<Const>().ok_or_else(|| format!("`{}` is used before it is computed", node.name))?;
+        let tensor = konst.val();
+        let data: Vec<f32> = tensor
+            .to_plain_array_view::<f32>()
+            .map_err(|_| format!("constant `{}` is {:?}, not f32", node.name, tensor.datum_type()))?
+            .iter()
+            .copied()
+            .collect();
+        let b = self.new_buffer(data.len(), Some(data));
+        self.values.insert(outlet, b);
+        Ok(b)
+    }
+
+    fn output_buffer(&mut self, node: &TypedNode) -> std::result::Result<(usize, Vec<usize>), String> {
+        let shape = self.shape(OutletId::new(node.id, 0))?;
+        let b = self.new_buffer(shape.iter().product(), None);
+        self.values.insert(OutletId::new(node.id, 0), b);
+        Ok((b, shape))
+    }
+
+    fn lower_node(&mut self, node: &TypedNode) -> std::result::Result<(), String> {
+        let op: &dyn TypedOp = node.op.as_ref();
+        if op.downcast_ref::<Const>().is_some() {
+            return Ok(()); // materialised where used
+        }
+        if op.downcast_ref::<TypedSource>().is_some() {
+            let (b, _) = self.output_buffer(node)?;
+            self.plan.input = b;
+            return Ok(());
+        }
+        let alias = match op.downcast_ref::<AxisOp>() {
+            Some(AxisOp::Add(_)) | Some(AxisOp::Rm(_)) | Some(AxisOp::Reshape(..)) => true,
+            _ => op.downcast_ref::<Cast>().is_some_and(|c| c.to == f32::datum_type()),
+        };
+        if alias {
+            let from = self.value(node.inputs[0])?;
+            self.shape(OutletId::new(node.id, 0))?;
+            self.values.insert(OutletId::new(node.id, 0), from);
+            return Ok(());
+        }
+        let step = if let Some(bin) = op.downcast_ref::<TypedBinOp>() {
+            self.binary(node, bin)?
+        } else if let Some(ew) = op.downcast_ref::<ElementWiseOp>() {
+            let uop = match ew.0.name().as_ref() {
+                "Sigmoid" => UnaryOp::Sigmoid,
+                "Exp" => UnaryOp::Exp,
+                "Abs" => UnaryOp::Abs,
+                "Neg" => UnaryOp::Neg,
+                "Sqrt" => UnaryOp::Sqrt,
+                "Recip" => UnaryOp::Recip,
+                "Tanh" => UnaryOp::Tanh,
+                other => return Err(format!("element-wise `{other}` has no WebGPU kernel")),
+            };
+            let x = self.value(node.inputs[0])?;
+            let (out, shape) = self.output_buffer(node)?;
+            Step::Unary { op: uop, x, out, len: shape.iter().product() }
+        } else if let Some(conv) = op.downcast_ref::<Conv>() {
+            self.conv(node, conv)?
+        } else if let Some(einsum) = op.downcast_ref::<EinSum>() {
+            self.einsum(node, einsum)?
+        } else if let Some(reduce) = op.downcast_ref::<Reduce>() {
+            let acc = match reduce.reducer {
+                Reducer::Sum => Accumulate::Sum,
+                Reducer::Max => Accumulate::Max,
+                Reducer::Min => Accumulate::Min,
+                ref other => return Err(format!("reduce {other:?} has no WebGPU kernel")),
+            };
+            let in_shape = self.shape(node.inputs[0])?;
+            let strides = strides_of(&in_shape);
+            let a = self.value(node.inputs[0])?;
+            let (out, out_dims) = self.output_buffer(node)?;
+            let reduced = |i: &usize| reduce.axes.contains(i);
+            let a_out = (0..in_shape.len()).map(|i| if reduced(&i) { 0 } else { strides[i] }).collect();
+            let sum_axes: Vec<usize> = (0..in_shape.len()).filter(reduced).collect();
+            Step::Contract(ContractStep {
+                acc,
+                a,
+                b: None,
+                out,
+                b_out: vec![0; out_dims.len()],
+                out_dims,
+                a_out,
+                sum_dims: sum_axes.iter().map(|&i| in_shape[i]).collect(),
+                a_sum: sum_axes.iter().map(|&i| strides[i]).collect(),
+                b_sum: vec![0; sum_axes.len()],
+            })
+        } else if let Some(softmax) = op.downcast_ref::<Softmax>() {
+            if softmax.axes.len() != 1 || softmax.kind != SoftmaxKind::Softmax || softmax.quant_output_dt.is_some() {
+                return Err(format!("softmax `{}` over {:?} has no WebGPU kernel", node.name, softmax.axes));
+            }
+            let shape = self.shape(node.inputs[0])?;
+            let ax = softmax.axes[0];
+            let x = self.value(node.inputs[0])?;
+            let (out, _) = self.output_buffer(node)?;
+            Step::Softmax {
+                x,
+                out,
+                outer: shape[..ax].iter().product(),
+                axis: shape[ax],
+                inner: shape[ax + 1..].iter().product(),
+            }
+        } else if let Some(&AxisOp::Move(from, to)) = op.downcast_ref::<AxisOp>() {
+            let in_shape = self.shape(node.inputs[0])?;
+            let mut strides = strides_of(&in_shape);
+            let s = strides.remove(from);
+            strides.insert(to, s);
+            self.copy_with_strides(node, strides)?
+        } else if op.downcast_ref::<MultiBroadcastTo>().is_some() {
+            let in_shape = self.shape(node.inputs[0])?;
+            let out_shape = self.shape(OutletId::new(node.id, 0))?;
+            self.copy_with_strides(node, broadcast_strides(&in_shape, &out_shape)?)?
+        } else {
+            return Err(format!("op {} (`{}`) has no WebGPU kernel", op.name(), node.name));
+        };
+        self.plan.steps.push(step);
+        Ok(())
+    }
+
+    /// A contraction with nothing summed: a strided copy (transpose, broadcast).
+    fn copy_with_strides(&mut self, node: &TypedNode, a_out: Vec<usize>) -> std::result::Result<Step, String> {
+        let a = self.value(node.inputs[0])?;
+        let (out, out_dims) = self.output_buffer(node)?;
+        Ok(Step::Contract(ContractStep {
+            acc: Accumulate::Sum,
+            a,
+            b: None,
+            out,
+            b_out: vec![0; out_dims.len()],
+            out_dims,
+            a_out,
+            sum_dims: vec![],
+            a_sum: vec![],
+            b_sum: vec![],
+        }))
+    }
+
+    fn binary(&mut self, node: &TypedNode, bin: &TypedBinOp) -> std::result::Result<Step, String> {
+        let op = match bin.0.name() {
+            "Add" => BinaryOp::Add,
+            "Sub" => BinaryOp::Sub,
+            "Mul" => BinaryOp::Mul,
+            "Div" => BinaryOp::Div,
+            "Max" => BinaryOp::Max,
+            "Min" => BinaryOp::Min,
+            other => return Err(format!("binary `{other}` has no WebGPU kernel")),
+        };
+        let (sa, sb) = (self.shape(node.inputs[0])?, self.shape(node.inputs[1])?);
+        let (a, b) = (self.value(node.inputs[0])?, self.value(node.inputs[1])?);
+        let (out, dims) = self.output_buffer(node)?;
+        Ok(Step::Binary {
+            op,
+            a,
+            b,
+            out,
+            a_strides: broadcast_strides(&sa, &dims)?,
+            b_strides: broadcast_strides(&sb, &dims)?,
+            dims,
+        })
+    }
+
+    fn conv(&mut self, node: &TypedNode, conv: &Conv) -> std::result::Result<Step, String> {
+        let unsupported = |why: &str| Err(format!("convolution `{}`: {why}", node.name));
+        let spec = &conv.pool_spec;
+        if conv.q_params.is_some() {
+            return unsupported("quantized convolutions have no WebGPU kernel");
+        }
+        if conv.kernel_fmt != KernelFormat::OIHW || spec.kernel_shape.len() != 2 {
+            return unsupported("only 2-D OIHW kernels have a WebGPU kernel");
+        }
+        let x_shape = self.shape(node.inputs[0])?;
+        let out_shape = self.shape(OutletId::new(node.id, 0))?;
+        let (xs, os) = match spec.data_format {
+            DataFormat::NCHW if x_shape.len() == 4 && x_shape[0] == 1 => (&x_shape[1..], &out_shape[1..]),
+            DataFormat::CHW if x_shape.len() == 3 => (&x_shape[..], &out_shape[..]),
+            _ => return unsupported("only channels-first, batch-1 data has a WebGPU kernel"),
+        };
+        let k_shape = self.shape(node.inputs[1])?;
+        let groups = conv.group.max(1);
+        if k_shape.len() != 4 || k_shape[0] != os[0] || k_shape[1] * groups != xs[0] || os[0] % groups != 0 {
+            return unsupported(&format!("kernel {k_shape:?} does not fit input {x_shape:?} in {groups} groups"));
+        }
+        let padding = spec.computed_padding(&xs[1..]);
+        let (strides, dilations) = (spec.strides(), spec.dilations());
+        let bias_len: usize = match node.inputs.get(2) {
+            Some(&o) => self.shape(o)?.iter().product(),
+            None => 0,
+        };
+        let bias = match node.inputs.get(2) {
+            Some(&o) if bias_len == 1 || bias_len == os[0] => Some(self.value(o)?),
+            Some(_) => return unsupported("bias neither scalar nor per channel"),
+            None => None,
+        };
+        let x = self.value(node.inputs[0])?;
+        let kernel = self.value(node.inputs[1])?;
+        let (out, _) = self.output_buffer(node)?;
+        Ok(Step::Conv(ConvStep {
+            x,
+            kernel,
+            bias,
+            bias_stride: usize::from(bias_len > 1),
+            out,
+            in_c: xs[0],
+            in_h: xs[1],
+            in_w: xs[2],
+            out_c: os[0],
+            out_h: os[1],
+            out_w: os[2],
+            groups,
+            kernel_h: k_shape[2],
+            kernel_w: k_shape[3],
+            stride: [strides[0], strides[1]],
+            dilation: [dilations[0], dilations[1]],
+            pad: [padding[0].pad_before, padding[1].pad_before],
+        }))
+    }
+
+    fn einsum(&mut self, node: &TypedNode, einsum: &EinSum) -> std::result::Result<Step, String> {
+        if einsum.q_params.is_some() || node.inputs.len() > 2 || node.inputs.is_empty() {
+            return Err(format!("einsum `{}` ({}) has no WebGPU kernel", node.name, einsum.axes));
+        }
+        let shapes: Vec<Vec<usize>> = node.inputs.iter().map(|&i| self.shape(i)).collect::<Result<_, _>>()?;
+        let strides: Vec<Vec<usize>> = shapes.iter().map(|s| strides_of(s)).collect();
+        let (out, out_dims) = self.output_buffer_for_einsum(node)?;
+        let rank = out_dims.len();
+        let (mut a_out, mut b_out) = (vec![0; rank], vec![0; rank]);
+        let (mut sum_dims, mut a_sum, mut b_sum) = (vec![], vec![], vec![]);
+        for axis in einsum.axes.iter_all_axes() {
+            // position of this axis in each input (None: absent), and the stride to use (0 when broadcast)
+            let mut dim = 1;
+            let mut at = [0usize; 2];
+            for (k, positions) in axis.inputs.iter().enumerate().take(shapes.len()) {
+                match positions.as_slice() {
+                    [] => {}
+                    [p] => {
+                        let d = shapes[k][*p];
+                        if d != 1 {
+                            if dim != 1 && dim != d {
+                                return Err(format!("einsum `{}`: axis {} sizes disagree", node.name, axis.repr));
+                            }
+                            dim = d;
+                            at[k] = strides[k][*p];
+                        }
+                    }
+                    _ => {
+                        return Err(format!("einsum `{}`: repeated axis {} has no WebGPU kernel", node.name, axis.repr));
+                    }
+                }
+            }
+            match axis.outputs[0].as_slice() {
+                [p] => {
+                    a_out[*p] = at[0];
+                    b_out[*p] = at[1];
+                }
+                [] if dim > 1 => {
+                    sum_dims.push(dim);
+                    a_sum.push(at[0]);
+                    b_sum.push(at[1]);
+                }
+                [] => {}
+                _ => return Err(format!("einsum `{}`: repeated output axis", node.name)),
+            }
+        }
+        let a = self.value(node.inputs[0])?;
+        let b = match node.inputs.get(1) {
+            Some(&o) => Some(self.value(o)?),
+            None => None,
+        };
+        Ok(Step::Contract(ContractStep {
+            acc: Accumulate::Sum,
+            a,
+            b,
+            out,
+            out_dims,
+            a_out,
+            b_out,
+            sum_dims,
+            a_sum,
+            b_sum,
+        }))
+    }
+
+    fn output_buffer_for_einsum(&mut self, node: &TypedNode) -> std::result::Result<(usize, Vec<usize>), String> {
+        // inputs are materialised first so that constants get their buffers before the output's
+        for &i in &node.inputs {
+            self.value(i)?;
+        }
+        self.output_buffer(node)
+    }
+}
+
+impl Plan {
+    /// Load a model file for the GPU: the same parse, fold and checks as the CPU engine, then tract's
+    /// decluttering (constant folding, canonical ops), then lowering. Output shapes are checked against the
+    /// manifest. An op without a kernel is `BackendUnavailable` (the CPU engine still runs such a model).
+    pub fn load(onnx: &[u8], manifest: &crate::manifest::Manifest) -> crate::error::Result<Plan> {
+        use crate::error::Error;
+        let typed = super::typed_model(onnx, manifest, &mut super::LoadTimings::default())?;
+        let decluttered =
+            typed.into_decluttered().map_err(|e| Error::ModelMismatch(format!("cannot prepare the model: {e:#}")))?;
+        let plan = Plan::lower(&decluttered).map_err(Error::BackendUnavailable)?;
+        let shapes: Vec<Vec<usize>> = plan.outputs.iter().map(|(_, s)| s.clone()).collect();
+        super::OutputSpec::of(manifest).check(&shapes)?;
+        Ok(plan)
+    }
+
+    /// Lower a typed model (decluttered, fixed input shape, f32) whose outputs are the engine's outputs in
+    /// order. The error names the first op that has no kernel.
+    pub fn lower(model: &TypedModel) -> std::result::Result<Plan, String> {
+        let mut l = Lowering {
+            model,
+            plan: Plan { buffers: vec![], steps: vec![], input: usize::MAX, outputs: vec![] },
+            values: HashMap::new(),
+        };
+        let inputs = model.input_outlets().map_err(|e| format!("{e:#}"))?;
+        if inputs.len() != 1 {
+            return Err(format!("the model has {} inputs, the WebGPU engine takes one", inputs.len()));
+        }
+        for id in model.eval_order().map_err(|e| format!("{e:#}"))? {
+            l.lower_node(model.node(id))?;
+        }
+        for &o in model.output_outlets().map_err(|e| format!("{e:#}"))? {
+            let b = l.value(o)?;
+            let shape = l.shape(o)?;
+            l.plan.outputs.push((b, shape));
+        }
+        for step in &l.plan.steps {
+            if let Step::Binary { dims, .. } = step {
+                if dims.len() > MAX_RANK {
+                    return Err(format!("a binary op of rank {} (at most {MAX_RANK})", dims.len()));
+                }
+            }
+            if let Step::Contract(c) = step {
+                if c.out_dims.len() > MAX_RANK || c.sum_dims.len() > MAX_RANK {
+                    return Err(format!(
+                        "a contraction of rank {}+{} (at most {MAX_RANK} each)",
+                        c.out_dims.len(),
+                        c.sum_dims.len()
+                    ));
+                }
+            }
+        }
+        Ok(l.plan)
+    }
+
+    /// Total f32 values held by activations and constants.
+    pub fn floats(&self) -> (usize, usize) {
+        let constants = self.buffers.iter().filter(|b| b.data.is_some()).map(|b| b.len).sum();
+        let activations = self.buffers.iter().filter(|b| b.data.is_none()).map(|b| b.len).sum();
+        (activations, constants)
+    }
+}
