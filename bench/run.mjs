@@ -25,7 +25,8 @@ fs.mkdirSync(OUT, { recursive: true });
 
 const gz = (p) => zlib.gzipSync(fs.readFileSync(p), { level: 9 }).length;
 const server = await startServer(SITE);
-const browser = await launch();
+// --enable-unsafe-webgpu: WebGPU where Chromium has it; without a GPU that is SwiftShader (CPU emulation)
+const browser = await launch(["--enable-unsafe-webgpu"]);
 
 const coldPhases = [];
 async function coldStart(context) {
@@ -84,6 +85,15 @@ const rows = [
 if (bench.multiThread && !bench.multiThread.error) {
   rows.push([`model step, ${bench.multiThread.threads} threads: onnxruntime-web`, `${f(bench.multiThread.ortMedian)} ms`]);
   rows.push([`model step, same worker: this project (1 thread)`, `${f(bench.multiThread.tractMedian)} ms`]);
+}
+const g = bench.oneThread.webgpu;
+if (g && !g.error) {
+  const kind = g.fallbackAdapter ? "fallback adapter (SwiftShader CPU emulation: not a GPU speed)" : g.adapter || "adapter";
+  rows.push([`model step, WebGPU (${kind}), incl. upload + readback`, `${f(g.median)} ms`]);
+  rows.push(["  CPU engine in the same interleaved runs / speed-up (issue 5 target ≥ 3×)", `${f(g.cpuMedian)} ms / ${(g.cpuMedian / g.median).toFixed(2)}×`]);
+  rows.push(["  WebGPU start (lower, upload, pipelines) / probability vs tract", `${f(g.gpuLoad)} ms / ${g.pGpu.toFixed(5)} vs ${bench.oneThread.pTract.toFixed(5)}`]);
+} else {
+  rows.push(["model step, WebGPU", `not measured: ${g ? g.error : "not run"}`]);
 }
 rows.push(
   ["model load + optimise: tract / onnxruntime-web", `${f(bench.oneThread.tractLoad)} / ${f(bench.oneThread.ortLoad)} ms`],

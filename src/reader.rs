@@ -36,6 +36,39 @@ pub struct Reading {
     pub cams: Vec<CamField>,
 }
 
+/// A read between its steps: the film found and preprocessed, waiting for the model to run on `input`.
+pub struct PendingRead {
+    /// What the model must run on next (the manifest's input size, normalised).
+    pub input: Vec<f32>,
+    image: RgbImage,
+    opts: ReadOptions,
+    film: Film,
+    grey: preprocess::GreyF32,
+    timings: Timings,
+    t0: Instant,
+    t_model: Instant,
+    /// Decode time and start, when the read began from encoded bytes.
+    decode: Option<(f64, Instant)>,
+    first: Option<FirstPass>,
+}
+
+/// What the first model pass decided (orientation, polarity) and reported.
+struct FirstPass {
+    quality_items: Vec<QualityItem>,
+    rotate: bool,
+    deg: u32,
+    conf: f32,
+    inverted_p: f32,
+    corrected: bool,
+}
+
+/// Where a read goes after one model pass.
+pub enum Next {
+    /// Run the model again on the read's new `input`, then `advance` again.
+    Infer(PendingRead),
+    Done(Reading),
+}
+
 pub struct Reader {
     manifest: Manifest,
     engine: Box<dyn Engine>,
@@ -109,16 +142,37 @@ impl Reader {
     }
 
     fn read_bytes(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Reading> {
-        let t0 = Instant::now();
-        let image = decode::decode(bytes, &self.limits)?;
-        let decode_ms = ms(t0);
-        let mut reading = self.read_pixels(image, opts)?;
-        reading.report.timings_ms.decode = decode_ms;
-        reading.report.timings_ms.total = ms(t0);
-        Ok(reading)
+        self.run_sync(self.begin_bytes(bytes, opts)?)
     }
 
     fn read_pixels(&self, image: RgbImage, opts: &ReadOptions) -> Result<Reading> {
+        self.run_sync(self.begin(image, opts)?)
+    }
+
+    /// Drive a read to its end with this reader's own (synchronous) engine.
+    fn run_sync(&self, mut pending: PendingRead) -> Result<Reading> {
+        loop {
+            let out = self.engine.infer(&pending.input)?;
+            match self.advance(pending, out, self.engine.name(), None)? {
+                Next::Infer(p) => pending = p,
+                Next::Done(reading) => return Ok(reading),
+            }
+        }
+    }
+
+    /// Start a read of encoded bytes: decode, then as `begin`.
+    pub fn begin_bytes(&self, bytes: &[u8], opts: &ReadOptions) -> Result<PendingRead> {
+        let t0 = Instant::now();
+        let image = decode::decode(bytes, &self.limits)?;
+        let decode_ms = ms(t0);
+        let mut pending = self.begin(image, opts)?;
+        pending.decode = Some((decode_ms, t0));
+        Ok(pending)
+    }
+
+    /// Start a read of upright pixels: find the film and preprocess it. The returned read waits for the
+    /// model to run on `PendingRead::input` (with any engine), then for `advance`.
+    pub fn begin(&self, image: RgbImage, opts: &ReadOptions) -> Result<PendingRead> {
         let t0 = Instant::now();
         let (w, h) = image.dimensions();
         let min = self.limits.min_side;
@@ -132,68 +186,94 @@ impl Reader {
         let mut timings = Timings::default();
 
         let t = Instant::now();
-        let mut film = film::find(&image, corners);
+        let film = film::find(&image, corners);
         timings.film = ms(t);
 
         let t = Instant::now();
-        let spec = &self.manifest.input;
-        let side = spec.width as usize;
-        let mut grey = preprocess::luma(&film.image);
-        let mut input = preprocess::to_input(&grey, spec);
+        let grey = preprocess::luma(&film.image);
+        let input = preprocess::to_input(&grey, &self.manifest.input);
         timings.preprocess = ms(t);
+        Ok(PendingRead {
+            input,
+            image,
+            opts: opts.clone(),
+            film,
+            grey,
+            timings,
+            t0,
+            t_model: Instant::now(),
+            decode: None,
+            first: None,
+        })
+    }
 
-        let t = Instant::now();
-        let mut out = self.engine.infer(&input)?;
-        let mut quality_items = Vec::new();
-
-        // Orientation and polarity: correct what the model is sure of, then read again.
-        let o = &self.manifest.orientation;
-        let (k, conf) = argmax(&out.orientation);
-        let deg = o.classes_deg_clockwise.get(k).copied().unwrap_or(0);
-        let rotate = deg != 0 && conf >= o.min_confidence;
-        let inverted_p = out.inverted;
-        let inverted = inverted_p >= self.manifest.inverted.threshold;
-        let corrected = rotate && !opts.no_auto_rotate;
-        if corrected {
-            film = turn_upright(film, deg);
-            quality_items.push(QualityItem {
-                code: "rotated".into(),
-                severity: Severity::Warn,
-                message: format!(
-                    "The film appeared rotated {deg}° clockwise (confidence {conf:.2}); it was turned upright \
-                     and read again. Check that the result view shows it upright."
-                ),
-            });
-        } else if rotate {
-            quality_items.push(QualityItem {
-                code: "rotated".into(),
-                severity: Severity::Warn,
-                message: format!(
-                    "The film appears rotated {deg}° clockwise (confidence {conf:.2}); it was read as it is."
-                ),
-            });
-        }
-        if inverted {
-            quality_items.push(QualityItem {
-                code: "inverted".into(),
-                severity: Severity::Refuse,
-                message: format!(
-                    "The image looks like a negative: bones dark, lungs light (probability {inverted_p:.2}). \
-                     Photograph the film itself or export the image with normal greys, then read again."
-                ),
-            });
-        }
-        if corrected || inverted {
+    /// Continue a read with the model's outputs for `pending.input`: either the film must be read again
+    /// (turned upright, or re-inverted), or the read is finished. `engine` names the engine that ran;
+    /// `engine_note` says why it is not the one asked for, if so.
+    pub fn advance(
+        &self,
+        mut p: PendingRead,
+        out: RawOutputs,
+        engine: &str,
+        engine_note: Option<String>,
+    ) -> Result<Next> {
+        if p.first.is_none() {
+            // Orientation and polarity: correct what the model is sure of, then read again.
+            let mut quality_items = Vec::new();
+            let o = &self.manifest.orientation;
+            let (k, conf) = argmax(&out.orientation);
+            let deg = o.classes_deg_clockwise.get(k).copied().unwrap_or(0);
+            let rotate = deg != 0 && conf >= o.min_confidence;
+            let inverted_p = out.inverted;
+            let inverted = inverted_p >= self.manifest.inverted.threshold;
+            let corrected = rotate && !p.opts.no_auto_rotate;
             if corrected {
-                grey = preprocess::luma(&film.image);
+                p.film = turn_upright(p.film, deg);
+                quality_items.push(QualityItem {
+                    code: "rotated".into(),
+                    severity: Severity::Warn,
+                    message: format!(
+                        "The film appeared rotated {deg}° clockwise (confidence {conf:.2}); it was turned upright \
+                         and read again. Check that the result view shows it upright."
+                    ),
+                });
+            } else if rotate {
+                quality_items.push(QualityItem {
+                    code: "rotated".into(),
+                    severity: Severity::Warn,
+                    message: format!(
+                        "The film appears rotated {deg}° clockwise (confidence {conf:.2}); it was read as it is."
+                    ),
+                });
             }
-            input = preprocess::to_input(&grey, spec);
             if inverted {
-                input.iter_mut().for_each(|v| *v = 1.0 - *v);
+                quality_items.push(QualityItem {
+                    code: "inverted".into(),
+                    severity: Severity::Refuse,
+                    message: format!(
+                        "The image looks like a negative: bones dark, lungs light (probability {inverted_p:.2}). \
+                         Photograph the film itself or export the image with normal greys, then read again."
+                    ),
+                });
             }
-            out = self.engine.infer(&input)?;
+            p.first = Some(FirstPass { quality_items, rotate, deg, conf, inverted_p, corrected });
+            if corrected || inverted {
+                if corrected {
+                    p.grey = preprocess::luma(&p.film.image);
+                }
+                p.input = preprocess::to_input(&p.grey, &self.manifest.input);
+                if inverted {
+                    p.input.iter_mut().for_each(|v| *v = 1.0 - *v);
+                }
+                return Ok(Next::Infer(p));
+            }
         }
-        timings.model = ms(t);
+        let PendingRead { image, opts, film, grey, input, mut timings, t0, t_model, decode, first } = p;
+        let FirstPass { mut quality_items, rotate, deg, conf, inverted_p, corrected } =
+            first.expect("set on the first pass above");
+        timings.model = ms(t_model);
+        let (w, h) = image.dimensions();
+        let side = self.manifest.input.width as usize;
 
         // What the image is, and how good it is.
         let ood_score = quality::ood_score(&out.embedding, &self.manifest.ood);
@@ -227,6 +307,10 @@ impl Reader {
         }
         timings.regions = ms(t);
         timings.total = ms(t0);
+        if let Some((decode_ms, started)) = decode {
+            timings.decode = decode_ms;
+            timings.total = ms(started);
+        }
 
         let report = Report {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -245,7 +329,8 @@ impl Reader {
                 corrected,
             },
             inverted_probability: inverted_p,
-            engine: self.engine.name().into(),
+            engine: engine.into(),
+            engine_note,
             model: ModelInfo {
                 name: self.manifest.name.clone(),
                 version: self.manifest.version.clone(),
@@ -255,7 +340,7 @@ impl Reader {
             timings_ms: timings,
             disclaimer: DISCLAIMER.into(),
         };
-        Ok(Reading { report, image, cams })
+        Ok(Next::Done(Reading { report, image, cams }))
     }
 
     /// Raw model outputs for a preprocessed input (for evaluation tools).

@@ -29,6 +29,10 @@ pub struct Report {
     /// Model's probability that the image is a negative (inverted greys).
     pub inverted_probability: f32,
     pub engine: String,
+    /// Why `engine` is not the engine that was asked for (the WebGPU engine failed or is missing, and the
+    /// read was done on the CPU). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_note: Option<String>,
     pub model: ModelInfo,
     pub image: ImageSize,
     pub timings_ms: Timings,

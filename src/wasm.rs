@@ -7,13 +7,19 @@
 //! so a panic hook hands the message to `globalThis.__xrayReaderPanic` before the trap; the worker then
 //! reports an `internal` error and the host re-instantiates the module (see `www/xray-reader.js`).
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use image::RgbImage;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use crate::error::Error;
+use crate::engine::RawOutputs;
+use crate::engine::webgpu::GpuEngine;
+use crate::error::{Error, Result as ReadResult};
 use crate::overlay;
-use crate::reader::{ReadOptions, Reader, Reading};
+use crate::preprocess;
+use crate::reader::{Next, PendingRead, ReadOptions, Reader, Reading};
 
 /// Options accepted by `read` / `readPixels` (all optional).
 #[derive(Debug, Default, Deserialize)]
@@ -23,8 +29,26 @@ struct JsReadOptions {
     corners: Option<[[f32; 2]; 4]>,
     no_rotate: Option<bool>,
     name: Option<String>,
-    /// "auto" | "cpu" | "webgpu"; checked by the caller, recorded here for validation only.
+    /// "auto" (the engine chosen by `gpuCheck`, else the CPU) | "cpu" | "webgpu".
     backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Auto,
+    Cpu,
+    WebGpu,
+}
+
+fn backend_of(name: Option<&str>) -> Result<Backend, JsValue> {
+    match name {
+        None | Some("auto") => Ok(Backend::Auto),
+        Some("cpu") => Ok(Backend::Cpu),
+        Some("webgpu") => Ok(Backend::WebGpu),
+        Some(other) => {
+            Err(js_error("invalid_options", &format!("unknown backend {other:?} (use auto, cpu or webgpu)")))
+        }
+    }
 }
 
 fn js_error(kind: &str, message: &str) -> JsValue {
@@ -39,18 +63,17 @@ fn to_js_error(err: &Error) -> JsValue {
 }
 
 fn options(value: JsValue) -> Result<ReadOptions, JsValue> {
+    options_and_backend(value).map(|(o, _)| o)
+}
+
+fn options_and_backend(value: JsValue) -> Result<(ReadOptions, Backend), JsValue> {
     if value.is_undefined() || value.is_null() {
-        return Ok(ReadOptions::default());
+        return Ok((ReadOptions::default(), Backend::Auto));
     }
     let o: JsReadOptions = serde_wasm_bindgen::from_value(value)
         .map_err(|e| js_error("invalid_options", &format!("invalid read options: {e}")))?;
-    match o.backend.as_deref() {
-        None | Some("auto") | Some("cpu") | Some("webgpu") => {}
-        Some(other) => {
-            return Err(js_error("invalid_options", &format!("unknown backend {other:?} (use auto, cpu or webgpu)")));
-        }
-    }
-    Ok(ReadOptions { corners: o.corners, no_auto_rotate: o.no_rotate.unwrap_or(false), name: o.name })
+    let backend = backend_of(o.backend.as_deref())?;
+    Ok((ReadOptions { corners: o.corners, no_auto_rotate: o.no_rotate.unwrap_or(false), name: o.name }, backend))
 }
 
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -106,8 +129,142 @@ impl Picture {
 
 #[wasm_bindgen(js_name = Reader)]
 pub struct JsReader {
-    inner: Reader,
-    last: Option<Reading>,
+    inner: Rc<Shared>,
+}
+
+/// The reader and its GPU engine, shared with reads in flight (async reads outlive the `&self` borrow).
+struct Shared {
+    reader: Reader,
+    gpu: RefCell<Option<Rc<GpuEngine>>>,
+    /// What "auto" means: set by `gpuCheck` (WebGPU when it is correct and faster) or `setBackend`.
+    auto_gpu: Cell<bool>,
+    /// Why there is no GPU engine (never started, failed to start, failed its check, lost).
+    gpu_note: RefCell<String>,
+    last: RefCell<Option<Reading>>,
+}
+
+impl Shared {
+    fn drop_gpu(&self, why: String) {
+        self.gpu.borrow_mut().take();
+        self.auto_gpu.set(false);
+        *self.gpu_note.borrow_mut() = why;
+    }
+
+    /// Run a read to its end: each model pass on the GPU when this read should use it, else on the CPU.
+    /// A GPU failure mid-read retires the GPU engine and finishes the read on the CPU, saying so.
+    async fn drive(&self, mut pending: PendingRead, backend: Backend) -> ReadResult<Reading> {
+        let mut note = None;
+        loop {
+            let wants_gpu = match backend {
+                Backend::Cpu => false,
+                Backend::WebGpu => true,
+                Backend::Auto => self.auto_gpu.get(),
+            };
+            let gpu = if wants_gpu { self.gpu.borrow().clone() } else { None };
+            // the self-check holds the GPU for a moment after start-up: this pass takes the CPU
+            let gpu = gpu.filter(|g| !g.is_busy());
+            if wants_gpu && self.gpu.borrow().is_none() && backend == Backend::WebGpu {
+                note = Some(format!("WebGPU is not available ({}); read on the CPU", self.gpu_note.borrow()));
+            }
+            let (out, engine): (RawOutputs, &str) = match gpu {
+                Some(gpu) => match gpu.infer(&pending.input).await {
+                    Ok(out) => (out, "webgpu"),
+                    Err(e) => {
+                        let why = format!("the WebGPU engine failed ({e}); read on the CPU");
+                        self.drop_gpu(why.clone());
+                        note = Some(why);
+                        (self.reader.infer(&pending.input)?, "cpu")
+                    }
+                },
+                None => (self.reader.infer(&pending.input)?, "cpu"),
+            };
+            match self.reader.advance(pending, out, engine, note.clone())? {
+                Next::Infer(p) => pending = p,
+                Next::Done(reading) => return Ok(reading),
+            }
+        }
+    }
+
+    fn finish(&self, reading: Reading, scale: (f32, f32)) -> Result<JsValue, JsValue> {
+        let mut report = reading.report.clone();
+        if scale != (1.0, 1.0) {
+            report.scale_coordinates(scale.0, scale.1);
+        }
+        let value = to_js(&report)?;
+        *self.last.borrow_mut() = Some(reading);
+        Ok(value)
+    }
+}
+
+/// Check a read's pixel buffer and the scale from it to the original photo; corners come in the
+/// original's pixels and are scaled to the buffer's.
+fn checked_pixels(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    original_width: u32,
+    original_height: u32,
+    opts: &mut ReadOptions,
+) -> Result<(RgbImage, (f32, f32)), JsValue> {
+    let expected = (width as usize).checked_mul(height as usize).and_then(|n| n.checked_mul(4));
+    if width == 0 || height == 0 || expected != Some(rgba.len()) {
+        return Err(js_error(
+            "corrupt",
+            &format!("pixel buffer of {} bytes does not match {width}x{height} RGBA", rgba.len()),
+        ));
+    }
+    let (sx, sy) = if original_width > 0 && original_height > 0 {
+        (original_width as f32 / width as f32, original_height as f32 / height as f32)
+    } else {
+        (1.0, 1.0)
+    };
+    if let Some(c) = opts.corners.as_mut() {
+        c.iter_mut().for_each(|p| {
+            p[0] /= sx;
+            p[1] /= sy;
+        });
+    }
+    Ok((rgba_on_white(rgba, width, height), (sx, sy)))
+}
+
+/// A fixed, smooth test pattern at the model's input size, normalised as a film would be: the input of the
+/// GPU self-check.
+fn check_input(reader: &Reader) -> Vec<f32> {
+    let spec = &reader.manifest().input;
+    let grey = preprocess::GreyF32::from_fn(spec.width, spec.height, |x, y| {
+        let (fx, fy) = (x as f32 / spec.width as f32, y as f32 / spec.height as f32);
+        image::Luma([0.5 + 0.3 * (fx * 9.0).sin() * (fy * 7.0).cos() - 0.2 * (fx - 0.5).abs()])
+    });
+    preprocess::to_input(&grey, spec)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(if a.len() == b.len() { 0.0 } else { f32::INFINITY }, f32::max)
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len()) as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    if saa == 0.0 && sbb == 0.0 { 1.0 } else { sab / (saa * sbb).sqrt().max(f32::MIN_POSITIVE) }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn now_ms() -> f64 {
+    START.with(|s| s.elapsed().as_secs_f64() * 1e3)
+}
+
+thread_local! {
+    static START: web_time::Instant = web_time::Instant::now();
 }
 
 #[wasm_bindgen(js_class = Reader)]
@@ -119,18 +276,25 @@ impl JsReader {
     pub fn from_bytes(onnx: &[u8], manifest_json: &[u8], sha256: Option<String>) -> Result<JsReader, JsValue> {
         let inner =
             Reader::from_bytes_with_digest(onnx, manifest_json, sha256.as_deref()).map_err(|e| to_js_error(&e))?;
-        Ok(JsReader { inner, last: None })
+        let shared = Shared {
+            reader: inner,
+            gpu: RefCell::new(None),
+            auto_gpu: Cell::new(false),
+            gpu_note: RefCell::new("the WebGPU engine was not started".into()),
+            last: RefCell::new(None),
+        };
+        Ok(JsReader { inner: Rc::new(shared) })
     }
 
     /// Where start-up time went (ms): manifest, checksum, parse, fold, graph, optimise, total.
     #[wasm_bindgen(js_name = loadTimings)]
     pub fn load_timings(&self) -> Result<JsValue, JsValue> {
-        to_js(self.inner.load_timings())
+        to_js(self.inner.reader.load_timings())
     }
 
     /// What the model is: name, version, sha256, findings and thresholds, input size.
     pub fn manifest(&self) -> Result<JsValue, JsValue> {
-        let m = self.inner.manifest();
+        let m = self.inner.reader.manifest();
         let findings: Vec<_> =
             m.findings.iter().map(|f| serde_json::json!({"label": f.label, "threshold": f.threshold})).collect();
         to_js(&serde_json::json!({
@@ -141,11 +305,166 @@ impl JsReader {
     }
 
     /// Read encoded image bytes (JPEG, PNG, WebP, BMP, TIFF, GIF). Returns the Report object.
+    /// Always on the CPU; `readAsync` uses the chosen backend.
     pub fn read(&mut self, bytes: &[u8], options_value: JsValue) -> Result<JsValue, JsValue> {
         let opts = options(options_value)?;
-        self.last = None;
-        let reading = self.inner.read(bytes, &opts).map_err(|e| to_js_error(&e))?;
-        self.finish(reading, (1.0, 1.0))
+        self.inner.last.borrow_mut().take();
+        let reading = self.inner.reader.read(bytes, &opts).map_err(|e| to_js_error(&e))?;
+        self.inner.finish(reading, (1.0, 1.0))
+    }
+
+    /// As `read`, on the backend the options ask for ("auto": the one `gpuCheck` chose). Returns a
+    /// Promise of the Report; `report.engine` says which engine ran, `report.engine_note` why it is the CPU
+    /// when WebGPU was asked for.
+    #[wasm_bindgen(js_name = readAsync)]
+    pub fn read_async(&self, bytes: Vec<u8>, options_value: JsValue) -> Result<js_sys::Promise, JsValue> {
+        let (opts, backend) = options_and_backend(options_value)?;
+        let shared = self.inner.clone();
+        shared.last.borrow_mut().take();
+        Ok(js_sys::futures::future_to_promise(async move {
+            let pending = shared.reader.begin_bytes(&bytes, &opts).map_err(|e| to_js_error(&e))?;
+            let reading = shared.drive(pending, backend).await.map_err(|e| to_js_error(&e))?;
+            shared.finish(reading, (1.0, 1.0))
+        }))
+    }
+
+    /// As `readPixels`, on the backend the options ask for; a Promise of the Report.
+    #[wasm_bindgen(js_name = readPixelsAsync)]
+    pub fn read_pixels_async(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        original_width: u32,
+        original_height: u32,
+        options_value: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let (mut opts, backend) = options_and_backend(options_value)?;
+        let (rgb, scale) = checked_pixels(rgba, width, height, original_width, original_height, &mut opts)?;
+        let shared = self.inner.clone();
+        shared.last.borrow_mut().take();
+        Ok(js_sys::futures::future_to_promise(async move {
+            let pending = shared.reader.begin(rgb, &opts).map_err(|e| to_js_error(&e))?;
+            let reading = shared.drive(pending, backend).await.map_err(|e| to_js_error(&e))?;
+            shared.finish(reading, scale)
+        }))
+    }
+
+    /// Start the WebGPU engine on the same model file (pass the bytes given to `fromBytes`). Resolves to
+    /// `{adapter, fallbackAdapter, loadMs}`; rejects with kind `backend_unavailable` and the reason (no
+    /// WebGPU, no adapter, limits too small, an op without a kernel). Reads keep using the CPU until
+    /// `gpuCheck` or `setBackend` says otherwise.
+    #[wasm_bindgen(js_name = startWebGpu)]
+    pub fn start_webgpu(&self, onnx: Vec<u8>) -> js_sys::Promise {
+        let shared = self.inner.clone();
+        js_sys::futures::future_to_promise(async move {
+            let t = now_ms();
+            match GpuEngine::new(&onnx, shared.reader.manifest()).await {
+                Ok(engine) => {
+                    let info = serde_json::json!({
+                        "adapter": engine.adapter, "fallbackAdapter": engine.fallback_adapter, "loadMs": now_ms() - t,
+                    });
+                    *shared.gpu.borrow_mut() = Some(Rc::new(engine));
+                    to_js(&info)
+                }
+                Err(e) => {
+                    shared.drop_gpu(e.to_string());
+                    Err(to_js_error(&e))
+                }
+            }
+        })
+    }
+
+    /// The self-check and timing that decide "auto": both engines run a fixed test pattern `runs` times;
+    /// WebGPU passes when its probabilities, orientation and polarity are within 1e-3 of the CPU's and its
+    /// CAM correlates ≥ 0.999. "auto" then uses WebGPU when it passed and its median time is lower. A GPU
+    /// that fails is retired (reads use the CPU). Resolves to `{passed, maxDifference, camCorrelation,
+    /// cpuMs, webgpuMs, chosen}`.
+    #[wasm_bindgen(js_name = gpuCheck)]
+    pub fn gpu_check(&self, runs: u32) -> js_sys::Promise {
+        let shared = self.inner.clone();
+        js_sys::futures::future_to_promise(async move {
+            let gpu = shared.gpu.borrow().clone().ok_or_else(|| {
+                js_error("backend_unavailable", &format!("no WebGPU engine: {}", shared.gpu_note.borrow()))
+            })?;
+            let input = check_input(&shared.reader);
+            let runs = runs.clamp(1, 20) as usize;
+            let fail = |e: Error| to_js_error(&e);
+            let cpu = shared.reader.infer(&input).map_err(fail)?;
+            let first = gpu.infer(&input).await; // compiles the pipelines
+            let checked = first.map(|g| {
+                let diff = [
+                    max_abs_diff(&g.probabilities, &cpu.probabilities),
+                    max_abs_diff(&g.orientation, &cpu.orientation),
+                    (g.inverted - cpu.inverted).abs(),
+                ]
+                .into_iter()
+                .fold(0.0, f32::max);
+                (diff, correlation(&g.cam, &cpu.cam))
+            });
+            let (diff, corr) = match checked {
+                Ok(v) => v,
+                Err(e) => {
+                    shared.drop_gpu(format!("the WebGPU engine failed its self-check: {e}"));
+                    return Err(fail(e));
+                }
+            };
+            let passed = diff <= 1e-3 && corr >= 0.999;
+            let (mut cpu_ms, mut gpu_ms) = (vec![], vec![]);
+            if passed {
+                for _ in 0..runs {
+                    let t = now_ms();
+                    shared.reader.infer(&input).map_err(fail)?;
+                    cpu_ms.push(now_ms() - t);
+                    let t = now_ms();
+                    gpu.infer(&input).await.map_err(fail)?;
+                    gpu_ms.push(now_ms() - t);
+                }
+            }
+            let (cpu_ms, gpu_ms) = (median(cpu_ms), median(gpu_ms));
+            if passed {
+                shared.auto_gpu.set(gpu_ms < cpu_ms);
+            } else {
+                shared.drop_gpu(format!(
+                    "the WebGPU engine disagreed with the CPU engine (difference {diff:.2e}, CAM correlation {corr:.5})"
+                ));
+            }
+            to_js(&serde_json::json!({
+                "passed": passed, "maxDifference": diff, "camCorrelation": corr,
+                "cpuMs": if passed { Some(cpu_ms) } else { None },
+                "webgpuMs": if passed { Some(gpu_ms) } else { None },
+                "chosen": if shared.auto_gpu.get() { "webgpu" } else { "cpu" },
+            }))
+        })
+    }
+
+    /// What "auto" uses from now on: "cpu", or "webgpu" (kind `backend_unavailable` when it is not
+    /// started), or "auto" to keep `gpuCheck`'s choice.
+    #[wasm_bindgen(js_name = setBackend)]
+    pub fn set_backend(&self, name: &str) -> Result<(), JsValue> {
+        match backend_of(Some(name))? {
+            Backend::Cpu => self.inner.auto_gpu.set(false),
+            Backend::WebGpu if self.inner.gpu.borrow().is_some() => self.inner.auto_gpu.set(true),
+            Backend::WebGpu => {
+                let why = format!("no WebGPU engine: {}", self.inner.gpu_note.borrow());
+                return Err(js_error("backend_unavailable", &why));
+            }
+            Backend::Auto => {}
+        }
+        Ok(())
+    }
+
+    /// `{engine, webgpu, note}`: the engine "auto" reads use now, whether a WebGPU engine is running, and
+    /// why not when it is not.
+    #[wasm_bindgen(js_name = backendInfo)]
+    pub fn backend_info(&self) -> Result<JsValue, JsValue> {
+        let running = self.inner.gpu.borrow().as_ref().is_some_and(|g| g.lost().is_none());
+        let note = if running { None } else { Some(self.inner.gpu_note.borrow().clone()) };
+        to_js(&serde_json::json!({
+            "engine": if running && self.inner.auto_gpu.get() { "webgpu" } else { "cpu" },
+            "webgpu": running,
+            "note": note,
+        }))
     }
 
     /// Read RGBA pixels (an `ImageData`'s data), upright. When the caller downscaled a large photo first,
@@ -162,35 +481,18 @@ impl JsReader {
         options_value: JsValue,
     ) -> Result<JsValue, JsValue> {
         let mut opts = options(options_value)?;
-        self.last = None;
-        let expected = (width as usize).checked_mul(height as usize).and_then(|n| n.checked_mul(4));
-        if width == 0 || height == 0 || expected != Some(rgba.len()) {
-            return Err(js_error(
-                "corrupt",
-                &format!("pixel buffer of {} bytes does not match {width}x{height} RGBA", rgba.len()),
-            ));
-        }
-        let (sx, sy) = if original_width > 0 && original_height > 0 {
-            (original_width as f32 / width as f32, original_height as f32 / height as f32)
-        } else {
-            (1.0, 1.0)
-        };
-        if let Some(c) = opts.corners.as_mut() {
-            c.iter_mut().for_each(|p| {
-                p[0] /= sx;
-                p[1] /= sy;
-            });
-        }
-        let rgb = rgba_on_white(rgba, width, height);
-        let reading = self.inner.read_image(rgb, &opts).map_err(|e| to_js_error(&e))?;
-        self.finish(reading, (sx, sy))
+        self.inner.last.borrow_mut().take();
+        let (rgb, scale) = checked_pixels(rgba, width, height, original_width, original_height, &mut opts)?;
+        let reading = self.inner.reader.read_image(rgb, &opts).map_err(|e| to_js_error(&e))?;
+        self.inner.finish(reading, scale)
     }
 
     /// The last read image, upright, long side at most `max_side`: what the report's coordinates refer
     /// to (scale by `picture.width / report.image.width`).
     #[wasm_bindgen(js_name = lastImage)]
     pub fn last_image(&self, max_side: u32) -> Option<Picture> {
-        let reading = self.last.as_ref()?;
+        let last = self.inner.last.borrow();
+        let reading = last.as_ref()?;
         let img = overlay::display_image(reading, max_side.max(16));
         let (width, height) = img.dimensions();
         let mut rgba = Vec::with_capacity(img.len() / 3 * 4);
@@ -203,7 +505,8 @@ impl JsReader {
     /// The heatmap of the last read's positive findings as a transparent layer the size of `lastImage`.
     #[wasm_bindgen(js_name = lastHeatmap)]
     pub fn last_heatmap(&self, max_side: u32) -> Option<Picture> {
-        let reading = self.last.as_ref()?;
+        let last = self.inner.last.borrow();
+        let reading = last.as_ref()?;
         if !reading.report.findings.iter().any(|f| f.positive) {
             return None;
         }
@@ -217,25 +520,40 @@ impl JsReader {
     #[wasm_bindgen(js_name = modelStep)]
     pub fn model_step(&self, input: &[f32]) -> Result<Vec<f64>, JsValue> {
         let t = web_time::Instant::now();
-        let out = self.inner.infer(input).map_err(|e| to_js_error(&e))?;
+        let out = self.inner.reader.infer(input).map_err(|e| to_js_error(&e))?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         Ok(vec![ms, out.probabilities.first().copied().unwrap_or(f32::NAN) as f64])
+    }
+
+    /// Benchmark hook: `modelStep` on the WebGPU engine (a Promise of `[milliseconds, probability]`, the time
+    /// including upload and readback).
+    #[wasm_bindgen(js_name = modelStepWebGpu)]
+    pub fn model_step_webgpu(&self, input: Vec<f32>) -> js_sys::Promise {
+        let shared = self.inner.clone();
+        js_sys::futures::future_to_promise(async move {
+            let gpu = shared.gpu.borrow().clone().ok_or_else(|| {
+                js_error("backend_unavailable", &format!("no WebGPU engine: {}", shared.gpu_note.borrow()))
+            })?;
+            let t = now_ms();
+            let out = gpu.infer(&input).await.map_err(|e| to_js_error(&e))?;
+            let ms = now_ms() - t;
+            let p = out.probabilities.first().copied().unwrap_or(f32::NAN) as f64;
+            Ok(js_sys::Array::of2(&ms.into(), &p.into()).into())
+        })
+    }
+
+    /// Test hook: destroy the WebGPU device, as a GPU reset or a lost device would, to prove that reads
+    /// carry on on the CPU.
+    #[wasm_bindgen(js_name = __loseWebGpuForTest)]
+    pub fn lose_webgpu_for_test(&self) -> bool {
+        let gpu = self.inner.gpu.borrow().clone();
+        gpu.map(|g| g.destroy_device_for_test()).is_some()
     }
 
     /// Drop the last read's pixels (the page calls this when the user clears the result).
     #[wasm_bindgen(js_name = clearLast)]
     pub fn clear_last(&mut self) {
-        self.last = None;
-    }
-
-    fn finish(&mut self, reading: Reading, scale: (f32, f32)) -> Result<JsValue, JsValue> {
-        let mut report = reading.report.clone();
-        if scale != (1.0, 1.0) {
-            report.scale_coordinates(scale.0, scale.1);
-        }
-        let value = to_js(&report)?;
-        self.last = Some(reading);
-        Ok(value)
+        self.inner.last.borrow_mut().take();
     }
 }
 

@@ -136,6 +136,9 @@ fn the_gpu_plan_computes_what_tract_computes() {
     use xray_reader::engine::{plan::Plan, reference};
     let manifest = xray_reader::manifest::Manifest::from_json(BUNDLED_MANIFEST).unwrap();
     let plan = Plan::load(BUNDLED_ONNX, &manifest).expect("every op of the shipped model has a GPU kernel");
+    // activations share buffers by lifetime: GPU memory for them stays phone-sized (119 MB unshared)
+    let (activations, _) = plan.floats();
+    assert!(activations * 4 < 16_000_000, "{} MB of activations", activations * 4 / 1_000_000);
     let reader = Reader::bundled().unwrap();
     for name in ["kermany-normal.jpeg", "nih-pneumonia.jpg"] {
         let image = xray_reader::decode::decode(&bytes(name), &Default::default()).unwrap();

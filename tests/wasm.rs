@@ -21,6 +21,13 @@ fn report(v: JsValue) -> Report {
     serde_wasm_bindgen::from_value(v).expect("the JS report is the Rust Report")
 }
 
+/// Read options `{backend}` as a plain JS object, as a page passes them.
+fn opts(backend: &str) -> JsValue {
+    let o = js_sys::Object::new();
+    js_sys::Reflect::set(&o, &"backend".into(), &backend.into()).unwrap();
+    o.into()
+}
+
 fn kind(err: JsValue) -> String {
     js_sys::Reflect::get(&err, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default()
 }
@@ -89,4 +96,66 @@ fn a_tampered_model_is_refused() {
     assert_eq!(kind(err), "checksum");
     let right = xray_reader::reader::sha256_hex(ONNX).to_uppercase();
     assert!(JsReader::from_bytes(ONNX, MANIFEST, Some(right)).is_ok(), "hex case does not matter");
+}
+
+/// The WebGPU engine (SwiftShader's CPU emulation under `--enable-unsafe-webgpu`, see webdriver.json) against
+/// the CPU engine on fixture films: raw outputs, then whole reads through the JS class.
+#[wasm_bindgen_test]
+async fn the_webgpu_engine_matches_the_cpu_engine_on_fixture_films() {
+    use xray_reader::engine::webgpu::GpuEngine;
+    let manifest = xray_reader::manifest::Manifest::from_json(MANIFEST).unwrap();
+    let gpu = GpuEngine::new(ONNX, &manifest).await.expect("WebGPU starts (Chromium with --enable-unsafe-webgpu)");
+    let cpu = xray_reader::Reader::from_bytes(ONNX, MANIFEST).unwrap();
+    let fixtures: [&[u8]; 3] = [
+        include_bytes!("fixtures/kermany-normal.jpeg"),
+        include_bytes!("fixtures/nih-pneumonia.jpg"),
+        include_bytes!("fixtures/photo-nih-normal.jpg"),
+    ];
+    for bytes in fixtures {
+        let image = xray_reader::decode::decode(bytes, &Default::default()).unwrap();
+        let input = xray_reader::preprocess::to_input(&xray_reader::preprocess::luma(&image), &manifest.input);
+        let want = cpu.infer(&input).unwrap();
+        let got = gpu.infer(&input).await.expect("the GPU runs the model");
+        let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(
+            diff(&got.probabilities, &want.probabilities) <= 1e-3,
+            "{:?} vs {:?}",
+            got.probabilities,
+            want.probabilities
+        );
+        assert!(diff(&got.orientation, &want.orientation) <= 1e-3);
+        assert!((got.inverted - want.inverted).abs() <= 1e-3);
+        assert_eq!((got.cam_height, got.cam_width), (want.cam_height, want.cam_width));
+        let n = got.cam.len() as f32;
+        let (ma, mb) = (got.cam.iter().sum::<f32>() / n, want.cam.iter().sum::<f32>() / n);
+        let cov: f32 = got.cam.iter().zip(&want.cam).map(|(a, b)| (a - ma) * (b - mb)).sum();
+        let va: f32 = got.cam.iter().map(|a| (a - ma) * (a - ma)).sum();
+        let vb: f32 = want.cam.iter().map(|b| (b - mb) * (b - mb)).sum();
+        let corr = cov / (va * vb).sqrt();
+        assert!(corr >= 0.999, "CAM correlation {corr}");
+    }
+
+    // through the JS class: start, self-check, then a read that asks for WebGPU says it ran there
+    let r = reader();
+    r.start_webgpu(ONNX.to_vec()).await.expect("startWebGpu resolves");
+    let check = r.gpu_check(1).await.expect("gpuCheck resolves");
+    assert_eq!(js_sys::Reflect::get(&check, &"passed".into()).unwrap(), JsValue::TRUE);
+    let bytes = include_bytes!("fixtures/rotated-90cw-nih-normal.png").to_vec();
+    let on_gpu = report(r.read_async(bytes.clone(), opts("webgpu")).unwrap().await.unwrap());
+    let on_cpu = report(r.read_async(bytes, opts("cpu")).unwrap().await.unwrap());
+    assert_eq!((on_gpu.engine.as_str(), on_cpu.engine.as_str()), ("webgpu", "cpu"));
+    assert!(on_gpu.engine_note.is_none());
+    assert!(on_gpu.orientation.corrected && on_cpu.orientation.corrected, "the second pass ran on each engine");
+    assert!((on_gpu.findings[0].probability - on_cpu.findings[0].probability).abs() <= 1e-3);
+}
+
+#[wasm_bindgen_test]
+async fn asking_for_webgpu_before_it_runs_reads_on_the_cpu_and_says_why() {
+    let r = reader();
+    let rep = report(
+        r.read_async(include_bytes!("fixtures/nih-normal.jpg").to_vec(), opts("webgpu")).unwrap().await.unwrap(),
+    );
+    assert_eq!(rep.engine, "cpu");
+    assert!(rep.engine_note.unwrap().contains("not started"));
+    assert_eq!(kind(r.set_backend("webgpu").unwrap_err()), "backend_unavailable");
 }

@@ -1,6 +1,8 @@
 // The reading worker: hosts the wasm module and the model, so the page never freezes.
 // Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl} -> {type:"ready", manifest}
 // {type:"read", input, options} -> {type:"progress", stage}* then {type:"result", report, image, heatmap}
+// {type:"backend"} -> {type:"backend", info, start, check, error} once the engine choice is made (WebGPU is
+// started after "ready", in the background: self-check and timing against the CPU engine decide "auto").
 // Errors come back as {type:"error", kind, message}. After a Rust panic (a wasm trap) the instance is not
 // trusted again: the worker answers {type:"crash", message} and closes; the host starts a new one.
 
@@ -13,6 +15,8 @@ const VIEW_SIDE = 1600;
 
 let reader = null;
 let wasm = null;
+/** Resolves to what the WebGPU start and self-check found (see `chooseBackend`). */
+let backendChoice = Promise.resolve({ start: null, check: null, error: null });
 let panicMessage = null;
 globalThis.__xrayReaderPanic = (message) => {
   panicMessage = String(message);
@@ -31,7 +35,28 @@ async function fetchBytes(url) {
 /** Wall-clock time (ms since the epoch), comparable between the page and this worker. */
 const now = () => performance.timeOrigin + performance.now();
 
-async function load(id, modelUrl, manifestUrl) {
+/**
+ * Start the WebGPU engine on the same model bytes and let its self-check choose what "auto" uses. Runs after
+ * "ready"; reads meanwhile use the CPU. Any failure leaves the CPU engine in charge, with the reason.
+ */
+async function chooseBackend(onnx, preference) {
+  const result = { start: null, check: null, error: null };
+  if (preference === "cpu") return result;
+  if (!("gpu" in navigator)) {
+    result.error = { kind: "backend_unavailable", message: "this browser has no WebGPU" };
+    return result;
+  }
+  try {
+    result.start = await reader.startWebGpu(onnx);
+    result.check = await reader.gpuCheck(3);
+    if (preference === "webgpu" && result.check.passed) reader.setBackend("webgpu");
+  } catch (e) {
+    result.error = { kind: e.kind || "internal", message: e.message || String(e) };
+  }
+  return result;
+}
+
+async function load(id, modelUrl, manifestUrl, backend) {
   const started = now();
   post({ type: "progress", id, stage: "loading_model" });
   // compile the wasm while the model downloads
@@ -54,6 +79,7 @@ async function load(id, modelUrl, manifestUrl) {
   // start-up diagnostics (epoch ms, and where the model load went) for benchmarks
   const startup = { workerStarted: started, ...marks, ready: now(), load: reader.loadTimings() };
   post({ type: "ready", id, manifest: reader.manifest(), startup });
+  backendChoice = chooseBackend(onnx, backend);
 }
 
 function scaledSize(w, h, max) {
@@ -74,7 +100,7 @@ function readScaled(id, source, options) {
   const [w, h] = scaledSize(source.width, source.height, MAX_READ_SIDE);
   const small = pixelsOf(source, w, h);
   post({ type: "progress", id, stage: "reading" });
-  return reader.readPixels(new Uint8Array(small.data.buffer), w, h, source.width, source.height, options);
+  return reader.readPixelsAsync(new Uint8Array(small.data.buffer), w, h, source.width, source.height, options);
 }
 
 /** Read one input: big photos are decoded and downscaled by the browser, everything else by Rust. */
@@ -85,7 +111,7 @@ async function readInput(id, input, options) {
     const { width, height, data } = input;
     if (Math.max(width, height) <= MAX_READ_SIDE) {
       post({ type: "progress", id, stage: "reading" });
-      return reader.readPixels(new Uint8Array(data), width, height, 0, 0, options);
+      return reader.readPixelsAsync(new Uint8Array(data), width, height, 0, 0, options);
     }
     bitmap = await createImageBitmap(new ImageData(new Uint8ClampedArray(data), width, height));
   } else {
@@ -101,7 +127,7 @@ async function readInput(id, input, options) {
     if (bitmap) bitmap.close();
   }
   post({ type: "progress", id, stage: "reading" });
-  return reader.read(new Uint8Array(input.bytes), options);
+  return reader.readAsync(new Uint8Array(input.bytes), options);
 }
 
 function picture(p) {
@@ -114,7 +140,7 @@ self.onmessage = async (event) => {
   const { id, type } = event.data;
   try {
     if (type === "init") {
-      await load(id, event.data.modelUrl, event.data.manifestUrl);
+      await load(id, event.data.modelUrl, event.data.manifestUrl, event.data.backend || "auto");
     } else if (type === "read") {
       if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
       const report = await readInput(id, event.data.input, event.data.options || {});
@@ -124,9 +150,15 @@ self.onmessage = async (event) => {
       post({ type: "result", id, report, image, heatmap }, transfer);
     } else if (type === "stats") {
       post({ type: "stats", id, wasmMemoryBytes: wasm ? wasm.memory.buffer.byteLength : 0 });
+    } else if (type === "backend") {
+      const choice = await backendChoice;
+      post({ type: "backend", id, info: reader ? reader.backendInfo() : null, ...choice });
     } else if (type === "clear") {
       if (reader) reader.clearLast();
       post({ type: "cleared", id });
+    } else if (type === "loseGpu") {
+      // test hook: the GPU device goes away, as after a driver reset
+      post({ type: "lostGpu", id, lost: reader.__loseWebGpuForTest() });
     } else if (type === "panic") {
       // test hook: prove that the host survives a Rust panic
       const { __panicForTest } = await import("./pkg/xray_reader.js");

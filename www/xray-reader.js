@@ -48,16 +48,33 @@ class Reader {
     this.restarts = 0;
   }
 
-  /** The engine a read will use. Only the CPU (wasm SIMD) engine exists in this build. */
+  /**
+   * The engine a read with backend "auto" uses now: "cpu" (wasm SIMD) until the WebGPU engine has started
+   * and passed its self-check faster than the CPU (see `backendInfo`).
+   */
   get engine() {
-    return "cpu";
+    return this._backend && this._backend.info ? this._backend.info.engine : "cpu";
+  }
+
+  /**
+   * Waits for the engine choice made after start-up, then resolves to { info: { engine, webgpu, note },
+   * start: { adapter, fallbackAdapter, loadMs } | null, check: { passed, maxDifference, camCorrelation,
+   * cpuMs, webgpuMs, chosen } | null, error: { kind, message } | null }.
+   */
+  backendInfo() {
+    return this._serial(async () => {
+      await this._ensureWorker();
+      const { info, start, check, error } = await this._call({ type: "backend" });
+      this._backend = { info, start, check, error };
+      return this._backend;
+    });
   }
 
   async _start() {
     this._worker = new Worker(new URL("worker.js", HERE), { type: "module", name: "xray-reader" });
     this._worker.onmessage = (e) => this._onMessage(e.data);
     this._worker.onerror = (e) => this._fail(new XrayReaderError("internal", `the reading worker failed: ${e.message || "unknown error"}`));
-    const ready = await this._call({ type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl });
+    const ready = await this._call({ type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend });
     this.manifest = ready.manifest;
     /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
     this.startup = ready.startup;
@@ -127,9 +144,6 @@ class Reader {
       if (!BACKENDS.includes(backend)) {
         throw new XrayReaderError("invalid_options", `unknown backend ${JSON.stringify(backend)} (use auto, cpu or webgpu)`);
       }
-      if (backend === "webgpu") {
-        throw new XrayReaderError("backend_unavailable", "the WebGPU engine is not part of this build; use backend \"cpu\" or \"auto\"");
-      }
       const [payload, transfer] = await toPayload(input);
       await this._ensureWorker();
       const opts = { backend };
@@ -166,6 +180,14 @@ class Reader {
     if (this._worker) this._worker.terminate();
     this._worker = null;
     this._fail(new XrayReaderError("closed", "the reader was closed"));
+  }
+
+  /** Test hook: destroy the worker's WebGPU device (as a driver reset would); reads must go on on the CPU. */
+  _loseGpuForTest() {
+    return this._serial(async () => {
+      await this._ensureWorker();
+      return (await this._call({ type: "loseGpu" })).lost;
+    });
   }
 
   /** Test hook: make the Rust side panic, to prove the reader recovers. Rejects with kind "internal". */

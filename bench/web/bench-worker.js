@@ -5,7 +5,7 @@ import * as ort from "./ort/ort.wasm.min.mjs";
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 self.onmessage = async (event) => {
-  const { threads, runs, warmup } = event.data;
+  const { threads, runs, warmup, webgpu } = event.data;
   try {
     const bytes = async (u) => new Uint8Array(await (await fetch(new URL(u, import.meta.url))).arrayBuffer());
     const [onnx, manifest] = await Promise.all([bytes("../models/xray-reader.onnx"), bytes("../models/xray-reader.manifest.json")]);
@@ -55,10 +55,33 @@ self.onmessage = async (event) => {
         const a = tractRun(); tract.push(a[0]); pTract = a[1];
       }
     }
+    // the WebGPU engine on the same model and input, interleaved with the CPU engine (a separate block so
+    // that it cannot disturb the tract/onnxruntime numbers above)
+    let gpu = null;
+    if (webgpu) {
+      try {
+        t = performance.now();
+        const start = await reader.startWebGpu(onnx);
+        const gpuLoad = performance.now() - t;
+        const gpuRun = async () => reader.modelStepWebGpu(input);
+        for (let i = 0; i < warmup; i++) await gpuRun();
+        const times = [], cpu = [];
+        let pGpu = NaN;
+        for (let i = 0; i < runs; i++) {
+          const [ms, p] = await gpuRun();
+          times.push(ms);
+          pGpu = p;
+          cpu.push(tractRun()[0]);
+        }
+        gpu = { ...start, gpuLoad, pGpu, median: median(times), cpuMedian: median(cpu), times };
+      } catch (e) {
+        gpu = { error: `${e.kind || e.name}: ${e.message}` };
+      }
+    }
     self.postMessage({
       threads, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
       tractMedian: median(tract), ortMedian: median(onnxruntime), tract, onnxruntime,
-      tractWasmMemory: wasm.memory.buffer.byteLength,
+      tractWasmMemory: wasm.memory.buffer.byteLength, webgpu: gpu,
     });
   } catch (e) {
     self.postMessage({ error: `${e.name}: ${e.message}` });

@@ -7,7 +7,7 @@ const RUNS = Number(params.get("runs") || 30);
 const out = document.getElementById("out");
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
-function modelStep(threads) {
+function modelStep(threads, webgpu = false) {
   return new Promise((resolve) => {
     const w = new Worker(new URL("bench-worker.js", import.meta.url), { type: "module" });
     w.onmessage = (e) => {
@@ -15,7 +15,7 @@ function modelStep(threads) {
       resolve(e.data);
     };
     w.onerror = (e) => resolve({ error: e.message });
-    w.postMessage({ threads, runs: RUNS, warmup: 3 });
+    w.postMessage({ threads, runs: RUNS, warmup: 3, webgpu });
   });
 }
 
@@ -35,7 +35,8 @@ async function photo12mp() {
 
 async function endToEnd() {
   const t0 = performance.now();
-  const reader = await createReader();
+  // the CPU engine only: "auto" would start WebGPU and its self-check in the background during the timing
+  const reader = await createReader({ backend: "cpu" });
   const ready = performance.now() - t0;
   const blob = await photo12mp();
   const walls = [], stages = [];
@@ -57,7 +58,7 @@ async function endToEnd() {
 
 async function main() {
   const results = { userAgent: navigator.userAgent, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, runs: RUNS };
-  results.oneThread = await modelStep(1);
+  results.oneThread = await modelStep(1, true);
   if (crossOriginIsolated && navigator.hardwareConcurrency > 1) results.multiThread = await modelStep(navigator.hardwareConcurrency);
   results.endToEnd = await endToEnd();
   out.textContent = JSON.stringify(results, (k, v) => (Array.isArray(v) && v.length > 10 ? `[${v.length} values]` : v), 2);

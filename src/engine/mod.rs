@@ -4,6 +4,8 @@ pub mod cpu;
 pub mod plan;
 pub mod qdq;
 pub mod reference;
+#[cfg(target_arch = "wasm32")]
+pub mod webgpu;
 
 use tract_onnx::prelude::*;
 use web_time::Instant;

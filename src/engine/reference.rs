@@ -105,13 +105,23 @@ fn conv(c: &ConvStep, mem: &[Vec<f32>], out: &mut [f32]) {
                             if ix < 0 || ix >= c.in_w as isize {
                                 continue;
                             }
-                            let xv = x[(ch * c.in_h + iy as usize) * c.in_w + ix as usize];
+                            let (iy, ix) = (iy as usize, ix as usize);
+                            let xv = if c.channels_last {
+                                x[(iy * c.in_w + ix) * c.in_c + ch]
+                            } else {
+                                x[(ch * c.in_h + iy) * c.in_w + ix]
+                            };
                             let wv = w[((oc * cin_g + ic) * c.kernel_h + ky) * c.kernel_w + kx];
                             acc += xv * wv;
                         }
                     }
                 }
-                out[(oc * c.out_h + oy) * c.out_w + ox] = acc;
+                let at = if c.channels_last {
+                    (oy * c.out_w + ox) * c.out_c + oc
+                } else {
+                    (oc * c.out_h + oy) * c.out_w + ox
+                };
+                out[at] = acc;
             }
         }
     }

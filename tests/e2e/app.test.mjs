@@ -239,7 +239,6 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
       ["random", crypto.getRandomValues(new Uint8Array(4096)).buffer],
       ["pdf", new TextEncoder().encode("%PDF-1.7\n1 0 obj <<>> endobj\n").buffer],
       ["not_input", 42],
-      ["webgpu", bytes.buffer.slice(0), { backend: "webgpu" }],
       ["bad_backend", bytes.buffer.slice(0), { backend: "quantum" }],
       ["bad_corners", bytes.buffer.slice(0), { corners: [[0, 0], [1, 0], [1, 1], [0, 1]] }],
     ]) {
@@ -250,9 +249,11 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
         errors[name] = e.kind;
       }
     }
+    // this browser has no WebGPU (no --enable-unsafe-webgpu): asking for it still reads, on the CPU, and says why
+    const forcedWebgpu = await reader.read(new Blob([bytes]), { backend: "webgpu" });
     const afterErrors = await reader.read(new Blob([bytes]));
     reader.close();
-    return { fromBuffer, fromBlob, fromPixels, fromBig, errors, afterErrors, size: [bitmap.width, bitmap.height] };
+    return { fromBuffer, fromBlob, fromPixels, fromBig, errors, forcedWebgpu, afterErrors, size: [bitmap.width, bitmap.height] };
   }, photo);
   const p = (r) => r.findings[0].probability;
   assert.equal(result.fromBlob.file, "photo.jpg");
@@ -269,11 +270,13 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
     random: "unsupported_format",
     pdf: "unsupported_format",
     not_input: "invalid_input",
-    webgpu: "backend_unavailable",
     bad_backend: "invalid_options",
     bad_corners: "invalid_corners",
   });
   assert.equal(result.afterErrors.ok, true);
+  assert.equal(result.forcedWebgpu.engine, "cpu");
+  assert.match(result.forcedWebgpu.engine_note, /WebGPU is not available/);
+  assert.equal(p(result.forcedWebgpu), p(result.fromBlob));
 });
 
 test("a Rust panic inside the worker is reported as kind internal and the reader recovers", async () => {

@@ -27,7 +27,7 @@ export function startServer(site = path.join(ROOT, "target/site")) {
   });
 }
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
   if (!fs.existsSync(executablePath)) {
     throw new Error(`${executablePath} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
@@ -40,6 +40,7 @@ export async function launch() {
       "--disable-sync", "--disable-quic",
       // a synthetic camera, granted without a prompt: lets the tests use the viewfinder and capture
       "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+      ...extraArgs,
     ],
   });
 }

@@ -1,0 +1,377 @@
+//! The WebGPU engine (wasm32 only): runs `plan::Plan` on the GPU through web-sys's WebGPU bindings, one
+//! compute pipeline per step kind (`wgsl/*.wgsl`, each a transcription of `reference`). Weights are
+//! dequantized once at load (the same int8 fold as the CPU engine) and uploaded as f32; every step's
+//! parameters and bindings are built at load, so a read is one upload, one command buffer and one readback.
+//!
+//! Why web-sys and not wgpu: the page has a 5 MB first-load budget with ~50 KB to spare, and this engine
+//! needs only buffers and compute pipelines; the raw bindings cost a few KB where wgpu's wrapper would not
+//! fit. Async: WebGPU answers through promises, so this engine is not behind the synchronous `Engine` trait;
+//! the reader's `begin`/`advance` steps let it drive the same pipeline (`wasm.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Float32Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{
+    Gpu, GpuAdapter, GpuBindGroup, GpuBindGroupDescriptor, GpuBindGroupEntry, GpuBuffer, GpuBufferBinding,
+    GpuBufferDescriptor, GpuComputePipeline, GpuComputePipelineDescriptor, GpuDevice, GpuErrorFilter,
+    GpuProgrammableStage, GpuShaderModuleDescriptor, gpu_buffer_usage, gpu_map_mode,
+};
+
+use super::plan::{Plan, Step};
+use super::{OutputSpec, RawOutputs};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+
+const KERNELS: [&str; 5] = [
+    include_str!("wgsl/binary.wgsl"),
+    include_str!("wgsl/unary.wgsl"),
+    include_str!("wgsl/conv.wgsl"),
+    include_str!("wgsl/contract.wgsl"),
+    include_str!("wgsl/softmax.wgsl"),
+];
+const WORKGROUP: u32 = 64;
+const MAX_GROUPS: u32 = 65535;
+
+/// One recorded dispatch: which pipeline, its bindings, its grid.
+struct Pass {
+    pipeline: usize,
+    bind_group: GpuBindGroup,
+    groups: [u32; 2],
+}
+
+pub struct GpuEngine {
+    device: GpuDevice,
+    pipelines: Vec<GpuComputePipeline>,
+    passes: Vec<Pass>,
+    input: GpuBuffer,
+    input_len: usize,
+    /// Output buffer, its shape, and its byte offset in `staging`.
+    outputs: Vec<(GpuBuffer, Vec<usize>, u32)>,
+    staging: GpuBuffer,
+    staging_bytes: u32,
+    spec: OutputSpec,
+    /// Why the device went away, once it has.
+    lost: Rc<RefCell<Option<String>>>,
+    busy: Cell<bool>,
+    /// Adapter description for reports and benchmarks.
+    pub adapter: String,
+    pub fallback_adapter: bool,
+}
+
+fn js_message(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn unavailable(why: impl Into<String>) -> Error {
+    Error::BackendUnavailable(why.into())
+}
+
+/// Bytes of f32 or u32 data as WebGPU takes them (wasm is little-endian).
+fn bytes_of<T: Copy>(values: &[T]) -> &[u8] {
+    // SAFETY: f32 and u32 have no padding or invalid bit patterns; the slice covers exactly their bytes.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
+}
+
+/// Six axes, right-aligned, padded with `pad`.
+fn six(values: &[usize], pad: u32) -> [u32; 6] {
+    let mut out = [pad; 6];
+    let skip = 6 - values.len();
+    for (o, v) in out[skip..].iter_mut().zip(values) {
+        *o = *v as u32;
+    }
+    out
+}
+
+/// The kernel, its parameter words, its input buffers (plan ids, `None` for the kernel's stand-in) and its
+/// invocation count.
+fn encode(step: &Step) -> (usize, Vec<u32>, Vec<Option<usize>>, usize) {
+    match step {
+        Step::Binary { op, a, b, dims, a_strides, b_strides, .. } => {
+            let len: usize = dims.iter().product();
+            let mut p = vec![len as u32, *op as u32];
+            p.extend(six(dims, 1));
+            p.extend(six(a_strides, 0));
+            p.extend(six(b_strides, 0));
+            (0, p, vec![Some(*a), Some(*b)], len)
+        }
+        Step::Unary { op, x, len, .. } => (1, vec![*len as u32, *op as u32], vec![Some(*x)], *len),
+        Step::Conv(c) => {
+            let len = c.out_c * c.out_h * c.out_w;
+            let p = [
+                len,
+                c.in_c,
+                c.in_h,
+                c.in_w,
+                c.out_c,
+                c.out_h,
+                c.out_w,
+                c.groups,
+                c.kernel_h,
+                c.kernel_w,
+                c.stride[0],
+                c.stride[1],
+                c.dilation[0],
+                c.dilation[1],
+                c.pad[0],
+                c.pad[1],
+                c.bias_stride,
+                usize::from(c.bias.is_some()),
+                usize::from(c.channels_last),
+            ];
+            (2, p.iter().map(|&v| v as u32).collect(), vec![Some(c.x), Some(c.kernel), c.bias], len)
+        }
+        Step::Contract(c) => {
+            let len: usize = c.out_dims.iter().product();
+            let terms: usize = c.sum_dims.iter().product();
+            let mut p = vec![len as u32, c.acc as u32, terms as u32];
+            p.extend(six(&c.out_dims, 1));
+            p.extend(six(&c.a_out, 0));
+            p.extend(six(&c.b_out, 0));
+            p.extend(six(&c.sum_dims, 1));
+            p.extend(six(&c.a_sum, 0));
+            p.extend(six(&c.b_sum, 0));
+            (3, p, vec![Some(c.a), c.b], len)
+        }
+        Step::Softmax { x, outer, axis, inner, .. } => {
+            let rows = outer * inner;
+            (4, vec![rows as u32, *axis as u32, *inner as u32], vec![Some(*x)], rows)
+        }
+    }
+}
+
+impl GpuEngine {
+    /// Find an adapter, lower the model and set everything up. Any failure is `BackendUnavailable` with
+    /// the reason (no WebGPU, no adapter, limits too small, an op without a kernel, a shader error).
+    pub async fn new(onnx: &[u8], manifest: &Manifest) -> Result<GpuEngine> {
+        let global = js_sys::global();
+        let navigator = Reflect::get(&global, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+        let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
+        if gpu.is_undefined() || gpu.is_null() {
+            return Err(unavailable("this browser has no WebGPU (navigator.gpu is missing)"));
+        }
+        let gpu: Gpu = gpu.unchecked_into();
+        let adapter = gpu.request_adapter().await.map_err(|e| unavailable(js_message(&e)))?;
+        let adapter: GpuAdapter =
+            adapter.into_option().ok_or_else(|| unavailable("the browser offers no WebGPU adapter"))?;
+        let info = adapter.info();
+        let description = [info.vendor(), info.architecture(), info.description()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let fallback_adapter = info.is_fallback_adapter();
+        let plan = Plan::load(onnx, manifest)?;
+        let limit = adapter.limits().max_storage_buffer_binding_size();
+        let largest = plan.buffers.iter().map(|b| b.len * 4).max().unwrap_or(0);
+        if largest as f64 > limit {
+            return Err(unavailable(format!(
+                "the GPU's storage buffers hold {limit} bytes, the model needs {largest}"
+            )));
+        }
+        let device = adapter.request_device().await.map_err(|e| unavailable(js_message(&e)))?;
+        let lost = Rc::new(RefCell::new(None));
+        {
+            let lost = lost.clone();
+            let promise = device.lost();
+            js_sys::futures::spawn_local(async move {
+                let why = match promise.await {
+                    Ok(info) => info.message(),
+                    Err(e) => js_message(&e),
+                };
+                *lost.borrow_mut() = Some(if why.is_empty() { "the GPU device was lost".into() } else { why });
+            });
+        }
+        device.push_error_scope(GpuErrorFilter::OutOfMemory);
+        device.push_error_scope(GpuErrorFilter::Validation);
+        let engine = GpuEngine::build(device, &plan, manifest, lost, description, fallback_adapter);
+        let device = engine.as_ref().map(|e| e.device.clone());
+        if let Ok(device) = device {
+            for _ in 0..2 {
+                let error = device.pop_error_scope().await.map_err(|e| unavailable(js_message(&e)))?;
+                if let Some(error) = error.into_option() {
+                    device.destroy();
+                    return Err(unavailable(format!("setting up the GPU failed: {}", error.message())));
+                }
+            }
+        }
+        engine
+    }
+
+    fn build(
+        device: GpuDevice,
+        plan: &Plan,
+        manifest: &Manifest,
+        lost: Rc<RefCell<Option<String>>>,
+        adapter: String,
+        fallback_adapter: bool,
+    ) -> Result<GpuEngine> {
+        let setup = |e: JsValue| unavailable(format!("setting up the GPU failed: {}", js_message(&e)));
+        let queue = device.queue();
+        let new_buffer = |bytes: usize, usage: u32| -> Result<GpuBuffer> {
+            let size = bytes.max(4).next_multiple_of(4) as u32;
+            device.create_buffer(&GpuBufferDescriptor::new(size, usage)).map_err(setup)
+        };
+        let storage = gpu_buffer_usage::STORAGE | gpu_buffer_usage::COPY_DST | gpu_buffer_usage::COPY_SRC;
+        let upload = |values: &[f32]| -> Result<GpuBuffer> {
+            let buffer = new_buffer(values.len() * 4, storage)?;
+            queue.write_buffer_with_u32_and_u8_slice(&buffer, 0, bytes_of(values)).map_err(setup)?;
+            Ok(buffer)
+        };
+        let buffers = plan
+            .buffers
+            .iter()
+            .map(|b| match &b.data {
+                Some(data) => upload(data),
+                None => new_buffer(b.len * 4, storage),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // stand-ins for absent operands: b = 1 in a contraction, no bias in a convolution
+        let one = upload(&[1.0])?;
+        let zero = upload(&[0.0])?;
+        let pipelines: Vec<GpuComputePipeline> = KERNELS
+            .iter()
+            .map(|code| {
+                let module = device.create_shader_module(&GpuShaderModuleDescriptor::new(code));
+                let stage = GpuProgrammableStage::new(&module);
+                stage.set_entry_point("main");
+                device.create_compute_pipeline(&GpuComputePipelineDescriptor::new_with_gpu_auto_layout_mode(
+                    web_sys::GpuAutoLayoutMode::Auto,
+                    &stage,
+                ))
+            })
+            .collect();
+        let mut passes = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            let (kernel, params, inputs, invocations) = encode(step);
+            let params_buffer = new_buffer(params.len() * 4, gpu_buffer_usage::STORAGE | gpu_buffer_usage::COPY_DST)?;
+            queue.write_buffer_with_u32_and_u8_slice(&params_buffer, 0, bytes_of(&params)).map_err(setup)?;
+            let mut entries =
+                vec![GpuBindGroupEntry::new_with_gpu_buffer_binding(0, &GpuBufferBinding::new(&params_buffer))];
+            for (k, input) in inputs.iter().enumerate() {
+                let buffer = match input {
+                    Some(id) => &buffers[*id],
+                    None if kernel == 2 => &zero,
+                    None => &one,
+                };
+                entries
+                    .push(GpuBindGroupEntry::new_with_gpu_buffer_binding(k as u32 + 1, &GpuBufferBinding::new(buffer)));
+            }
+            let out = GpuBufferBinding::new(&buffers[step.output()]);
+            entries.push(GpuBindGroupEntry::new_with_gpu_buffer_binding(inputs.len() as u32 + 1, &out));
+            let layout = pipelines[kernel].get_bind_group_layout(0);
+            let bind_group = device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &layout));
+            let total = (invocations as u32).div_ceil(WORKGROUP).max(1);
+            let x = total.min(MAX_GROUPS);
+            passes.push(Pass { pipeline: kernel, bind_group, groups: [x, total.div_ceil(x)] });
+        }
+        let mut outputs = Vec::new();
+        let mut offset = 0u32;
+        for (id, shape) in &plan.outputs {
+            outputs.push((buffers[*id].clone(), shape.clone(), offset));
+            offset += (plan.buffers[*id].len * 4).max(4).next_multiple_of(4) as u32;
+        }
+        let staging = new_buffer(offset as usize, gpu_buffer_usage::MAP_READ | gpu_buffer_usage::COPY_DST)?;
+        Ok(GpuEngine {
+            input: buffers[plan.input].clone(),
+            input_len: plan.buffers[plan.input].len,
+            device,
+            pipelines,
+            passes,
+            outputs,
+            staging,
+            staging_bytes: offset,
+            spec: OutputSpec::of(manifest),
+            lost,
+            busy: Cell::new(false),
+            adapter,
+            fallback_adapter,
+        })
+    }
+
+    /// Whether a pass is running now (a read waits for none: it takes the CPU for that pass instead).
+    pub fn is_busy(&self) -> bool {
+        self.busy.get()
+    }
+
+    /// Why this engine can no longer run, if the device has been lost.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.borrow().clone()
+    }
+
+    /// One forward pass. Errors: `BackendUnavailable` when the device is gone, `Inference` otherwise.
+    pub async fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
+        if let Some(why) = self.lost() {
+            return Err(unavailable(format!("the GPU device was lost: {why}")));
+        }
+        if input.len() != self.input_len {
+            return Err(Error::Inference(format!("input has {} values, expected {}", input.len(), self.input_len)));
+        }
+        if self.busy.replace(true) {
+            return Err(Error::Inference("the GPU engine is already running a read".into()));
+        }
+        let result = self.run(input).await;
+        self.busy.set(false);
+        if let (Err(_), Some(why)) = (&result, self.lost()) {
+            return Err(unavailable(format!("the GPU device was lost: {why}")));
+        }
+        result
+    }
+
+    async fn run(&self, input: &[f32]) -> Result<RawOutputs> {
+        let failed = |e: JsValue| Error::Inference(format!("the GPU run failed: {}", js_message(&e)));
+        let queue = self.device.queue();
+        self.device.push_error_scope(GpuErrorFilter::Validation);
+        queue.write_buffer_with_u32_and_u8_slice(&self.input, 0, bytes_of(input)).map_err(failed)?;
+        let encoder = self.device.create_command_encoder();
+        let pass = encoder.begin_compute_pass();
+        for p in &self.passes {
+            pass.set_pipeline(&self.pipelines[p.pipeline]);
+            pass.set_bind_group(0, Some(&p.bind_group));
+            pass.dispatch_workgroups_with_workgroup_count_y(p.groups[0], p.groups[1]);
+        }
+        pass.end();
+        for (buffer, shape, offset) in &self.outputs {
+            let bytes = (shape.iter().product::<usize>() * 4) as u32;
+            encoder
+                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &self.staging, *offset, bytes)
+                .map_err(failed)?;
+        }
+        queue.submit(&[encoder.finish()]);
+        let error = self.device.pop_error_scope().await.map_err(failed)?;
+        if let Some(error) = error.into_option() {
+            return Err(Error::Inference(format!("the GPU rejected the model: {}", error.message())));
+        }
+        self.staging.map_async(gpu_map_mode::READ).await.map_err(failed)?;
+        let mapped = self.staging.get_mapped_range().map_err(failed);
+        let values = mapped.map(|range| Float32Array::new(&range).to_vec());
+        self.staging.unmap();
+        let values = values?;
+        debug_assert_eq!(values.len() * 4, self.staging_bytes as usize);
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|(_, shape, offset)| {
+                let start = *offset as usize / 4;
+                (shape.clone(), values[start..start + shape.iter().product::<usize>()].to_vec())
+            })
+            .collect();
+        self.spec.raw_outputs(outputs)
+    }
+}
+
+impl GpuEngine {
+    /// Destroy the device as a driver reset would (tests of the CPU fallback only).
+    pub fn destroy_device_for_test(&self) {
+        self.device.destroy();
+    }
+}
+
+impl Drop for GpuEngine {
+    fn drop(&mut self) {
+        self.device.destroy();
+    }
+}
