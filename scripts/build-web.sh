@@ -3,7 +3,7 @@
 # SIMD; XRAY_WASM_PROFILE=release for the speed-first build), its wasm-bindgen JS glue,
 # the page and element from www/, and the bundled model. Installs the wasm target and the wasm-bindgen-cli
 # version pinned in Cargo.lock when missing. Writes name.gz next to every file and target/site/sizes.json
-# (first-load transfer, gzip -9).
+# (first-load transfer, gzip: zopfli via scripts/gzip.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE=target/site
@@ -46,7 +46,12 @@ VERSION=$(cd "$SITE" && echo "$ASSETS" | xargs sha256sum | sha256sum | cut -c1-1
 LIST=$( (echo "./"; echo "$ASSETS") | sed 's/.*/"&"/' | paste -sd, -)
 sed -e "s/__VERSION__/$VERSION/" -e "s#__ASSETS__#[$LIST]#" www/sw.js > "$SITE/sw.js"
 
-find "$SITE" -type f ! -name '*.gz' -exec gzip -9 -k -f -n {} \;
+if command -v node >/dev/null; then
+  node scripts/gzip.mjs "$SITE"
+else
+  echo "note: Node.js not found; gzip -9 instead of zopfli (larger first load)"
+  find "$SITE" -type f ! -name '*.gz' -exec gzip -9 -k -f -n {} \;
+fi
 
 # first-load transfer: everything the page fetches before the first read (gzip sizes)
 first_load() {

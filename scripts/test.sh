@@ -10,6 +10,6 @@ CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=60
   cargo test --target wasm32-unknown-unknown --no-default-features --test wasm
 # a short, bounded fuzz run of decode, film and the whole read (the long runs are in the README)
 ./scripts/fuzz.sh 30
-./scripts/build-web.sh
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+./scripts/build-web.sh
 node --test --test-concurrency=1 tests/e2e/
