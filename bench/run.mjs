@@ -106,6 +106,10 @@ rows.push(
   ["  last repeat visit: worker started / wasm ready / model fetched / reader ready", ["workerStarted", "wasmReady", "modelFetched", "ready"].map((k) => f(coldPhases.at(-1)[k])).join(" / ")],
   ["12 MP JPEG → report, wall, median of 7 (target ≤ 400 ms)", `${f(bench.endToEnd.wallMedian)} ms`],
   ["  of which in wasm: film / preprocess / model / regions / total", ["film", "preprocess", "model", "regions", "total"].map((k) => f(bench.endToEnd.wasmStages[k])).join(" / ") + " ms"],
+  ...(bench.endToEndWebGpu && !bench.endToEndWebGpu.error
+    ? [["12 MP JPEG → report with backend webgpu, wall, median of 3", `${f(bench.endToEndWebGpu.wallMedian)} ms (engine ${bench.endToEndWebGpu.engine})`],
+       ["  of which in wasm: film / preprocess / model (WebGPU) / regions / total", ["film", "preprocess", "model", "regions", "total"].map((k) => f(bench.endToEndWebGpu.wasmStages[k])).join(" / ") + " ms"]]
+    : [["12 MP JPEG → report with backend webgpu", `not measured: ${bench.endToEndWebGpu ? bench.endToEndWebGpu.error : "not run"}`]]),
   ["reader wasm memory after the runs", `${mb(bench.endToEnd.wasmMemoryBytes)} MB`],
   ["first load, gzip: this project (wasm + model + JS + CSS) (target ≤ 5 MB)", `${mb(sizes.total_gzip)} MB`],
   ["first load, gzip: onnxruntime-web runtime + the same model", `${mb(ortGzip + modelGzip)} MB`],

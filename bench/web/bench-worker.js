@@ -64,10 +64,12 @@ self.onmessage = async (event) => {
         const start = await reader.startWebGpu(onnx);
         const gpuLoad = performance.now() - t;
         const gpuRun = async () => reader.modelStepWebGpu(input);
-        for (let i = 0; i < warmup; i++) await gpuRun();
+        // a fallback adapter (SwiftShader) takes seconds per run: a few runs say enough
+        const gpuRuns = start.fallbackAdapter ? Math.min(3, runs) : runs;
+        for (let i = 0; i < (start.fallbackAdapter ? 1 : warmup); i++) await gpuRun();
         const times = [], cpu = [];
         let pGpu = NaN;
-        for (let i = 0; i < runs; i++) {
+        for (let i = 0; i < gpuRuns; i++) {
           const [ms, p] = await gpuRun();
           times.push(ms);
           pGpu = p;

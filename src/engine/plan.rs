@@ -704,3 +704,60 @@ impl Plan {
         (activations, constants)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain x → neg → exp → neg → abs → sigmoid (output), plus one broadcast add that reads two
+    /// intermediates.
+    fn chain() -> Plan {
+        let mut buffers = vec![Buffer { len: 8, data: None }; 7];
+        buffers.push(Buffer { len: 1, data: Some(vec![0.25]) });
+        let u = |op, x, out| Step::Unary { op, x, out, len: 8 };
+        let steps = vec![
+            u(UnaryOp::Neg, 0, 1),
+            u(UnaryOp::Exp, 1, 2),
+            Step::Binary {
+                op: BinaryOp::Add,
+                a: 2,
+                b: 7,
+                out: 3,
+                dims: vec![8],
+                a_strides: vec![1],
+                b_strides: vec![0],
+            },
+            u(UnaryOp::Neg, 3, 4),
+            Step::Binary {
+                op: BinaryOp::Mul,
+                a: 4,
+                b: 2,
+                out: 5,
+                dims: vec![8],
+                a_strides: vec![1],
+                b_strides: vec![1],
+            },
+            u(UnaryOp::Sigmoid, 5, 6),
+        ];
+        Plan { buffers, steps, input: 0, outputs: vec![(6, vec![8])] }
+    }
+
+    #[test]
+    fn shared_buffers_give_the_same_outputs_with_fewer_buffers() {
+        let input: Vec<f32> = (0..8).map(|i| i as f32 / 4.0 - 1.0).collect();
+        let plain = chain();
+        let mut shared = chain();
+        shared.share_buffers();
+        let want = super::super::reference::run(&plain, &input).unwrap();
+        let got = super::super::reference::run(&shared, &input).unwrap();
+        assert_eq!(want, got);
+        // five intermediates, at most three alive at once (2 is read again by step 4)
+        let activations = shared.buffers.iter().filter(|b| b.data.is_none()).count();
+        assert!(activations <= 5, "{activations} activation buffers (input, output, ≤ 3 shared)");
+        assert!(shared.buffers.iter().any(|b| b.data == Some(vec![0.25])), "constants keep their data");
+        // no step writes a buffer it reads (WebGPU forbids it within one dispatch)
+        for step in &shared.steps {
+            assert!(!step.inputs().contains(&step.output()), "{step:?}");
+        }
+    }
+}

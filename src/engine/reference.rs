@@ -150,3 +150,77 @@ fn contract(c: &ContractStep, mem: &[Vec<f32>], out: &mut [f32]) {
         *r = acc;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::plan::Buffer;
+
+    fn conv_plan(channels_last: bool, x: Vec<f32>, w: Vec<f32>) -> Plan {
+        let (c, h, wd, oc) = (4, 5, 6, 6);
+        let buffers = vec![
+            Buffer { len: x.len(), data: None },
+            Buffer { len: w.len(), data: Some(w) },
+            Buffer { len: oc, data: Some((0..oc).map(|k| k as f32 * 0.5).collect()) },
+            Buffer { len: oc * 3 * 3, data: None },
+        ];
+        let step = Step::Conv(ConvStep {
+            x: 0,
+            kernel: 1,
+            bias: Some(2),
+            bias_stride: 1,
+            out: 3,
+            channels_last,
+            in_c: c,
+            in_h: h,
+            in_w: wd,
+            out_c: oc,
+            out_h: 3,
+            out_w: 3,
+            groups: 2,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride: [2, 2],
+            dilation: [1, 2],
+            pad: [1, 1],
+        });
+        Plan { buffers, steps: vec![step], input: 0, outputs: vec![(3, vec![oc, 3, 3])] }
+    }
+
+    #[test]
+    fn channels_last_convolution_is_the_transpose_of_channels_first() {
+        let (c, h, w, oc) = (4, 5, 6, 6);
+        let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        let k: Vec<f32> = (0..oc * 2 * 9).map(|i| ((i * 13 % 17) as f32 - 8.0) / 5.0).collect();
+        let chw = run(&conv_plan(false, x.clone(), k.clone()), &x).unwrap().remove(0).1;
+        // the same data as [H, W, C]
+        let mut hwc = vec![0.0; x.len()];
+        for ch in 0..c {
+            for y in 0..h {
+                for xx in 0..w {
+                    hwc[(y * w + xx) * c + ch] = x[(ch * h + y) * w + xx];
+                }
+            }
+        }
+        let out = run(&conv_plan(true, hwc.clone(), k.clone()), &hwc).unwrap().remove(0).1;
+        for o in 0..oc {
+            for p in 0..9 {
+                assert_eq!(out[p * oc + o], chw[o * 9 + p], "channel {o}, position {p}");
+            }
+        }
+        // one value by hand: output channel 0 at (0, 0) reads group 0 (channels 0-1), rows -1..1 (stride 2,
+        // pad 1), columns -1, 1, 3 (dilation 2)
+        let mut want = 0.0; // bias of channel 0
+        for ic in 0..2 {
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let (iy, ix) = (ky as isize - 1, kx as isize * 2 - 1);
+                    if iy >= 0 && ix >= 0 {
+                        want += x[(ic * h + iy as usize) * w + ix as usize] * k[(ic * 3 + ky) * 3 + kx];
+                    }
+                }
+            }
+        }
+        assert!((chw[0] - want).abs() < 1e-5, "{} vs {want}", chw[0]);
+    }
+}
