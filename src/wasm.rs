@@ -375,7 +375,8 @@ impl JsReader {
         })
     }
 
-    /// The self-check and timing that decide "auto": both engines run a fixed test pattern `runs` times;
+    /// The self-check and timing that decide "auto": both engines run a fixed test pattern up to `runs` times
+    /// (fewer once the GPU is more than twice as slow);
     /// WebGPU passes when its probabilities, orientation and polarity are within 1e-3 of the CPU's and its
     /// CAM correlates ≥ 0.999. "auto" then uses WebGPU when it passed and its median time is lower. A GPU
     /// that fails is retired (reads use the CPU). Resolves to `{passed, maxDifference, camCorrelation,
@@ -419,6 +420,10 @@ impl JsReader {
                     let t = now_ms();
                     gpu.infer(&input).await.map_err(fail)?;
                     gpu_ms.push(now_ms() - t);
+                    // a GPU twice as slow as the CPU will not win: spare the user the remaining runs
+                    if gpu_ms[gpu_ms.len() - 1] > 2.0 * cpu_ms[cpu_ms.len() - 1] {
+                        break;
+                    }
                 }
             }
             let (cpu_ms, gpu_ms) = (median(cpu_ms), median(gpu_ms));

@@ -47,6 +47,14 @@ async function chooseBackend(onnx, preference) {
     return result;
   }
   try {
+    if (preference === "auto") {
+      // a software adapter (SwiftShader and the like) emulates a GPU on the CPU: it never beats the wasm
+      // engine, and its self-check would keep the CPU busy for a minute
+      const adapter = await navigator.gpu.requestAdapter();
+      if (!adapter) throw Object.assign(new Error("the browser offers no WebGPU adapter"), { kind: "backend_unavailable" });
+      const fallback = adapter.info ? adapter.info.isFallbackAdapter : adapter.isFallbackAdapter;
+      if (fallback) throw Object.assign(new Error("only a software (fallback) WebGPU adapter is available"), { kind: "backend_unavailable" });
+    }
     result.start = await reader.startWebGpu(onnx);
     result.check = await reader.gpuCheck(3);
     if (preference === "webgpu" && result.check.passed) reader.setBackend("webgpu");

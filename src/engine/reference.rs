@@ -121,7 +121,7 @@ fn conv(c: &ConvStep, mem: &[Vec<f32>], out: &mut [f32]) {
                 } else {
                     (oc * c.out_h + oy) * c.out_w + ox
                 };
-                out[at] = acc;
+                out[at] = c.epilogue.apply(acc, at, mem);
             }
         }
     }
@@ -147,7 +147,7 @@ fn contract(c: &ContractStep, mem: &[Vec<f32>], out: &mut [f32]) {
                 Accumulate::Min => acc.min(term),
             };
         }
-        *r = acc;
+        *r = c.epilogue.apply(acc, o, mem);
     }
 }
 
@@ -169,6 +169,7 @@ mod tests {
             kernel: 1,
             bias: Some(2),
             bias_stride: 1,
+            epilogue: Default::default(),
             out: 3,
             channels_last,
             in_c: c,

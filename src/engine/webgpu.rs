@@ -19,7 +19,7 @@ use web_sys::{
     GpuProgrammableStage, GpuShaderModuleDescriptor, gpu_buffer_usage, gpu_map_mode,
 };
 
-use super::plan::{Plan, Step};
+use super::plan::{Epilogue, Plan, Step};
 use super::{OutputSpec, RawOutputs};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -27,8 +27,8 @@ use crate::manifest::Manifest;
 const KERNELS: [&str; 5] = [
     include_str!("wgsl/binary.wgsl"),
     include_str!("wgsl/unary.wgsl"),
-    include_str!("wgsl/conv.wgsl"),
-    include_str!("wgsl/contract.wgsl"),
+    concat!(include_str!("wgsl/conv.wgsl"), include_str!("wgsl/epilogue.wgsl")),
+    concat!(include_str!("wgsl/contract.wgsl"), include_str!("wgsl/epilogue.wgsl")),
     include_str!("wgsl/softmax.wgsl"),
 ];
 const WORKGROUP: u32 = 64;
@@ -86,6 +86,21 @@ fn six(values: &[usize], pad: u32) -> [u32; 6] {
     out
 }
 
+/// The epilogue's parameter words (epilogue.wgsl); infinite bounds become ±f32::MAX.
+fn epilogue_words(e: &Epilogue) -> Vec<u32> {
+    let mut p = vec![u32::from(e.add.is_some())];
+    match &e.add {
+        Some((_, dims, strides)) => {
+            p.extend(six(dims, 1));
+            p.extend(six(strides, 0));
+        }
+        None => p.extend([1; 6].into_iter().chain([0; 6])),
+    }
+    p.push(e.lo.max(f32::MIN).to_bits());
+    p.push(e.hi.min(f32::MAX).to_bits());
+    p
+}
+
 /// The kernel, its parameter words, its input buffers (plan ids, `None` for the kernel's stand-in) and its
 /// invocation count.
 fn encode(step: &Step) -> (usize, Vec<u32>, Vec<Option<usize>>, usize) {
@@ -122,7 +137,10 @@ fn encode(step: &Step) -> (usize, Vec<u32>, Vec<Option<usize>>, usize) {
                 usize::from(c.bias.is_some()),
                 usize::from(c.channels_last),
             ];
-            (2, p.iter().map(|&v| v as u32).collect(), vec![Some(c.x), Some(c.kernel), c.bias], len)
+            let mut p: Vec<u32> = p.iter().map(|&v| v as u32).collect();
+            p.extend(epilogue_words(&c.epilogue));
+            let add = c.epilogue.add.as_ref().map(|a| a.0);
+            (2, p, vec![Some(c.x), Some(c.kernel), c.bias, add], len)
         }
         Step::Contract(c) => {
             let len: usize = c.out_dims.iter().product();
@@ -134,7 +152,8 @@ fn encode(step: &Step) -> (usize, Vec<u32>, Vec<Option<usize>>, usize) {
             p.extend(six(&c.sum_dims, 1));
             p.extend(six(&c.a_sum, 0));
             p.extend(six(&c.b_sum, 0));
-            (3, p, vec![Some(c.a), c.b], len)
+            p.extend(epilogue_words(&c.epilogue));
+            (3, p, vec![Some(c.a), c.b, c.epilogue.add.as_ref().map(|a| a.0)], len)
         }
         Step::Softmax { x, outer, axis, inner, .. } => {
             let rows = outer * inner;
@@ -165,14 +184,19 @@ impl GpuEngine {
             .join(" ");
         let fallback_adapter = info.is_fallback_adapter();
         let plan = Plan::load(onnx, manifest)?;
-        let limit = adapter.limits().max_storage_buffer_binding_size();
+        let device = adapter.request_device().await.map_err(|e| unavailable(js_message(&e)))?;
+        // the device has the default limits (128 MiB per storage binding, 8 storage buffers per stage)
+        let limits = device.limits();
         let largest = plan.buffers.iter().map(|b| b.len * 4).max().unwrap_or(0);
-        if largest as f64 > limit {
+        let (binding, per_stage) =
+            (limits.max_storage_buffer_binding_size(), limits.max_storage_buffers_per_shader_stage());
+        if largest as f64 > binding || per_stage < 6 {
+            device.destroy();
             return Err(unavailable(format!(
-                "the GPU's storage buffers hold {limit} bytes, the model needs {largest}"
+                "the GPU's limits are too small: storage bindings of {binding} bytes (the model needs {largest}), \
+                 {per_stage} storage buffers per stage (needs 6)"
             )));
         }
-        let device = adapter.request_device().await.map_err(|e| unavailable(js_message(&e)))?;
         let lost = Rc::new(RefCell::new(None));
         {
             let lost = lost.clone();
@@ -254,8 +278,8 @@ impl GpuEngine {
             for (k, input) in inputs.iter().enumerate() {
                 let buffer = match input {
                     Some(id) => &buffers[*id],
-                    None if kernel == 2 => &zero,
-                    None => &one,
+                    None if kernel == 3 && k == 1 => &one, // a contraction without b
+                    None => &zero,                         // no bias, no epilogue add
                 };
                 entries
                     .push(GpuBindGroupEntry::new_with_gpu_buffer_binding(k as u32 + 1, &GpuBufferBinding::new(buffer)));

@@ -1,11 +1,13 @@
 // Step::Contract: out[o] = accumulate over s of a[o·a_out + s·a_sum] · b[o·b_out + s·b_sum] (plan.rs): einsum,
 // 1×1 convolutions, matrix products, reductions, transposes. Without b, b is a one-element buffer holding 1
 // read with zero strides. p = [len, acc (0 sum, 1 max, 2 min), terms, out_dims[6], a_out[6], b_out[6],
-// sum_dims[6], a_sum[6], b_sum[6]], axes right-aligned in 6.
+// sum_dims[6], a_sum[6], b_sum[6], then the epilogue's words from 39 (epilogue.wgsl, appended)], axes
+// right-aligned in 6.
 @group(0) @binding(0) var<storage, read> p: array<u32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -40,5 +42,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       c[k] = 0u;
     }
   }
-  out[i] = acc;
+  out[i] = epilogue(acc, i, 39u);
 }

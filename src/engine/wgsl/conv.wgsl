@@ -1,11 +1,13 @@
 // Step::Conv: grouped 2-D convolution, batch 1, kernel OIHW (plan.rs). One invocation per output value.
 // p = [len, in_c, in_h, in_w, out_c, out_h, out_w, groups, kernel_h, kernel_w, stride_y, stride_x,
-// dilation_y, dilation_x, pad_y, pad_x, bias_stride, has_bias, channels_last (data [H, W, C], else [C, H, W])].
+// dilation_y, dilation_x, pad_y, pad_x, bias_stride, has_bias, channels_last (data [H, W, C], else [C, H, W]),
+// then the epilogue's words from 19 (epilogue.wgsl, appended).
 @group(0) @binding(0) var<storage, read> p: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> addend: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -43,5 +45,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       }
     }
   }
-  out[i] = acc;
+  out[i] = epilogue(acc, i, 19u);
 }
