@@ -102,6 +102,13 @@ pub fn panic_for_test() {
     panic!("deliberate panic requested by a test");
 }
 
+/// As `__panicForTest`, inside an async task (where a read's GPU steps run): the trap surfaces as an
+/// uncaught error in the worker, not as a rejected promise.
+#[wasm_bindgen(js_name = __panicAsyncForTest)]
+pub fn panic_async_for_test() -> js_sys::Promise {
+    js_sys::futures::future_to_promise(async { panic!("deliberate panic in an async task requested by a test") })
+}
+
 /// An RGBA picture handed to JavaScript (wraps into `ImageData`).
 #[wasm_bindgen]
 pub struct Picture {

@@ -24,6 +24,19 @@ globalThis.__xrayReaderPanic = (message) => {
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
+// A Rust panic inside an async read (a wasm trap in a promise task) is not thrown into any `await` here: it
+// surfaces as an uncaught error. Same answer as for a synchronous trap: report the crash and close, so the
+// host starts a fresh worker and no read waits forever.
+function crashed(e, error) {
+  if (error instanceof WebAssembly.RuntimeError || panicMessage) {
+    e.preventDefault();
+    post({ type: "crash", id: null, message: panicMessage || String(error && error.message) });
+    self.close();
+  }
+}
+self.addEventListener("error", (e) => crashed(e, e.error));
+self.addEventListener("unhandledrejection", (e) => crashed(e, e.reason));
+
 async function fetchBytes(url) {
   const res = await fetch(url);
   if (!res.ok) {
@@ -169,8 +182,9 @@ self.onmessage = async (event) => {
       post({ type: "lostGpu", id, lost: reader.__loseWebGpuForTest() });
     } else if (type === "panic") {
       // test hook: prove that the host survives a Rust panic
-      const { __panicForTest } = await import("./pkg/xray_reader.js");
-      __panicForTest();
+      const { __panicForTest, __panicAsyncForTest } = await import("./pkg/xray_reader.js");
+      if (event.data.async) await __panicAsyncForTest();
+      else __panicForTest();
     }
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) {

@@ -191,10 +191,10 @@ class Reader {
   }
 
   /** Test hook: make the Rust side panic, to prove the reader recovers. Rejects with kind "internal". */
-  _panicForTest() {
+  _panicForTest(inAsyncTask = false) {
     return this._serial(async () => {
       await this._ensureWorker();
-      return this._call({ type: "panic" });
+      return this._call({ type: "panic", async: inAsyncTask });
     });
   }
 }

@@ -293,6 +293,20 @@ test("a Rust panic inside the worker is reported as kind internal and the reader
   assert.deepEqual(out, { kind: "internal", restarts: 1 });
   const report = await readThroughFileInput(page, "kermany-pneumonia.jpeg");
   assert.equal(report.findings[0].positive, true);
+  // the same inside an async task (where reads run since the WebGPU engine came): no read may hang
+  const again = await page.evaluate(async () => {
+    const el = document.querySelector("xray-reader");
+    let kind = null;
+    try {
+      await el.reader._panicForTest(true);
+    } catch (e) {
+      kind = e.kind;
+    }
+    return { kind, restarts: el.reader.restarts };
+  });
+  assert.deepEqual(again, { kind: "internal", restarts: 2 });
+  const after = await readThroughFileInput(page, "kermany-pneumonia.jpeg");
+  assert.equal(after.findings[0].positive, true);
 });
 
 test("exports: the JSON report and the annotated PNG are saved locally; the print view hides the controls", async () => {
