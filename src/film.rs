@@ -38,8 +38,11 @@ pub fn detect(input: &RgbImage) -> Option<Quad> {
     Some(nested(input, &outer).unwrap_or(outer))
 }
 
+/// Long side of the flattened copy the nested look searches (its detection runs at `DETECT_SIDE` anyway).
+const NESTED_SIDE: u32 = 2 * DETECT_SIDE;
+
 fn nested(input: &RgbImage, outer: &Quad) -> Option<Quad> {
-    let flat = flatten(input, outer);
+    let flat = flatten_within(input, outer, NESTED_SIDE);
     if !lit_uniform_rim(&flat) {
         return None;
     }
@@ -267,25 +270,32 @@ fn edge_support(q: &Quad, background: &GrayImage) -> f32 {
 
 /// Flatten the quad of `input` into an upright rectangle whose size follows the quad's side lengths.
 pub fn flatten(input: &RgbImage, corners: &Quad) -> RgbImage {
+    flatten_within(input, corners, FILM_MAX_SIDE)
+}
+
+/// `flatten` to at most `max_side` pixels on the long side.
+fn flatten_within(input: &RgbImage, corners: &Quad, max_side: u32) -> RgbImage {
     let d = geometry::dist;
     let mut fw = (d(corners[0], corners[1]) + d(corners[3], corners[2])) / 2.0;
     let mut fh = (d(corners[0], corners[3]) + d(corners[1], corners[2])) / 2.0;
-    let scale = (FILM_MAX_SIDE as f32 / fw.max(fh)).min(1.0);
+    let scale = (max_side as f32 / fw.max(fh)).min(1.0);
     fw = (fw * scale).round().max(8.0);
     fh = (fh * scale).round().max(8.0);
     // Sample from a copy at about twice the film's output resolution, so the warp does not alias detail.
     let (w, h) = input.dimensions();
     let shrink = 2.0 * scale;
+    let shrunk;
     let (src, k) = if shrink < 0.9 {
         let (tw, th) = (((w as f32) * shrink).round().max(8.0) as u32, ((h as f32) * shrink).round().max(8.0) as u32);
-        (imageops::thumbnail(input, tw, th), tw as f32 / w as f32)
+        shrunk = imageops::thumbnail(input, tw, th);
+        (&shrunk, tw as f32 / w as f32)
     } else {
-        (input.clone(), 1.0)
+        (input, 1.0)
     };
     let q = corners.map(|[x, y]| [x * k, y * k]);
     let mut out = RgbImage::new(fw as u32, fh as u32);
     match geometry::film_to_input(&q, fw, fh) {
-        Some(p) => warp_into(&src, p.invert(), Interpolation::Bilinear, Border::Replicate, &mut out),
+        Some(p) => warp_into(src, p.invert(), Interpolation::Bilinear, Border::Replicate, &mut out),
         None => return imageops::thumbnail(input, fw as u32, fh as u32),
     }
     out
