@@ -151,6 +151,12 @@ struct Shared {
 }
 
 impl Shared {
+    /// The running WebGPU engine, or kind `backend_unavailable` with the reason there is none.
+    fn gpu_engine(&self) -> Result<Rc<GpuEngine>, JsValue> {
+        let gpu = self.gpu.borrow().clone();
+        gpu.ok_or_else(|| js_error("backend_unavailable", &format!("no WebGPU engine: {}", self.gpu_note.borrow())))
+    }
+
     fn drop_gpu(&self, why: String) {
         self.gpu.borrow_mut().take();
         self.auto_gpu.set(false);
@@ -392,9 +398,7 @@ impl JsReader {
     pub fn gpu_check(&self, runs: u32) -> js_sys::Promise {
         let shared = self.inner.clone();
         js_sys::futures::future_to_promise(async move {
-            let gpu = shared.gpu.borrow().clone().ok_or_else(|| {
-                js_error("backend_unavailable", &format!("no WebGPU engine: {}", shared.gpu_note.borrow()))
-            })?;
+            let gpu = shared.gpu_engine()?;
             let input = check_input(&shared.reader);
             let runs = runs.clamp(1, 20) as usize;
             let fail = |e: Error| to_js_error(&e);
@@ -456,10 +460,9 @@ impl JsReader {
     pub fn set_backend(&self, name: &str) -> Result<(), JsValue> {
         match backend_of(Some(name))? {
             Backend::Cpu => self.inner.auto_gpu.set(false),
-            Backend::WebGpu if self.inner.gpu.borrow().is_some() => self.inner.auto_gpu.set(true),
             Backend::WebGpu => {
-                let why = format!("no WebGPU engine: {}", self.inner.gpu_note.borrow());
-                return Err(js_error("backend_unavailable", &why));
+                self.inner.gpu_engine()?;
+                self.inner.auto_gpu.set(true);
             }
             Backend::Auto => {}
         }
@@ -543,9 +546,7 @@ impl JsReader {
     pub fn model_step_webgpu(&self, input: Vec<f32>) -> js_sys::Promise {
         let shared = self.inner.clone();
         js_sys::futures::future_to_promise(async move {
-            let gpu = shared.gpu.borrow().clone().ok_or_else(|| {
-                js_error("backend_unavailable", &format!("no WebGPU engine: {}", shared.gpu_note.borrow()))
-            })?;
+            let gpu = shared.gpu_engine()?;
             let t = now_ms();
             let out = gpu.infer(&input).await.map_err(|e| to_js_error(&e))?;
             let ms = now_ms() - t;
