@@ -4,12 +4,20 @@
 # Needs: Rust, Node.js + `npm ci`, Debian's chromium (see .ci/run, which installs all of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# PRUNE_BUILDS=1 (set by .ci/run) deletes each stage's build output once that stage has passed: a throwaway
+# clone needs no caches, and a CI machine's disk can be small (one run failed with "No space left on device").
+prune() { if [ "${PRUNE_BUILDS:-0}" = 1 ]; then echo "pruning $*"; rm -rf "$@"; fi; }
+df -h . | tail -1 | awk '{print "disk: " $4 " free"}'
 cargo test --all-targets "$@"
+# e2e needs only the CLI and the server binaries (target/debug/xray-reader*), not the test binaries
+prune target/debug/deps target/debug/incremental target/debug/build target/debug/examples
 # the wasm Reader class itself, in headless Chromium (wasm-bindgen-test; webdriver.json sets the browser)
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
   cargo test --target wasm32-unknown-unknown --no-default-features --test wasm
+prune target/wasm32-unknown-unknown/debug
 # a short, bounded fuzz run of decode, film and the whole read (the long runs are in the README)
 ./scripts/fuzz.sh 30
+prune fuzz/target
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 ./scripts/build-web.sh
 node --test --test-concurrency=1 tests/e2e/
