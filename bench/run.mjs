@@ -117,4 +117,12 @@ rows.push(
 console.log(`\n${results.machine}; ${bench.userAgent.match(/Chrome\/[\d.]+/)?.[0] || bench.userAgent}; ${RUNS} interleaved runs\n`);
 console.log("| measure | value |\n|---|---|");
 for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+const prof = bench.oneThread.profile || [];
+const profTotal = prof.reduce((a, r) => a + r.ms, 0);
+console.log(`\nCPU engine (tract, wasm), where one model step goes: ${f(profTotal)} ms timed op by op (median of 10 per row; timing each op adds overhead), slowest kinds first\n`);
+console.log("| op, output shape | nodes | ms | share |\n|---|---|---|---|");
+for (const r of prof.slice(0, 15)) console.log(`| ${r.op} | ${r.nodes} | ${r.ms.toFixed(2)} | ${(100 * r.ms / profTotal).toFixed(1)} % |`);
+const byKind = {};
+for (const r of prof) { const k = r.op.split(" ")[0]; byKind[k] = (byKind[k] || 0) + r.ms; }
+console.log(`\nby op kind: ${Object.entries(byKind).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${f(v)} ms (${(100 * v / profTotal).toFixed(0)} %)`).join(", ")}`);
 console.log(`\nfull results: ${path.relative(ROOT, path.join(OUT, "results.json"))}`);

@@ -9,11 +9,11 @@
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
-use imageproc::geometric_transformations::{Border, Interpolation, warp_into};
 use imageproc::geometry::convex_hull;
 use imageproc::point::Point;
 
 use crate::geometry::{self, Quad};
+use crate::resample;
 
 /// Detection runs on a copy of the photo with this long side.
 const DETECT_SIDE: u32 = 256;
@@ -85,7 +85,7 @@ fn detect_once(input: &RgbImage) -> Option<Quad> {
     let (w, h) = input.dimensions();
     let s = DETECT_SIDE as f32 / w.max(h) as f32;
     let (sw, sh) = (((w as f32 * s).round() as u32).max(8), ((h as f32 * s).round() as u32).max(8));
-    let small = imageops::blur(&imageops::thumbnail(input, sw, sh), 1.0);
+    let small = imageops::blur(&resample::shrink_to(input, sw, sh), 1.0);
     // A low-contrast film edge lets a tolerant fill leak into the film; retry with finer tolerances.
     let quad = [7u8, 5, 4, 3, 2].into_iter().find_map(|tol| quad_for_tolerance(&small, tol))?;
     let inv = 1.0 / s;
@@ -281,29 +281,25 @@ fn flatten_within(input: &RgbImage, corners: &Quad, max_side: u32) -> RgbImage {
     let scale = (max_side as f32 / fw.max(fh)).min(1.0);
     fw = (fw * scale).round().max(8.0);
     fh = (fh * scale).round().max(8.0);
-    // Sample from a copy at about twice the film's output resolution, so the warp does not alias detail.
-    let (w, h) = input.dimensions();
-    let shrink = 2.0 * scale;
+    // Sample from a copy with at least twice the film's output resolution (a whole-factor box average of
+    // the input), so the warp does not alias detail.
+    let f = (0.5 / scale).ceil() as u32;
     let shrunk;
-    let (src, k) = if shrink < 0.9 {
-        let (tw, th) = (((w as f32) * shrink).round().max(8.0) as u32, ((h as f32) * shrink).round().max(8.0) as u32);
-        shrunk = imageops::thumbnail(input, tw, th);
-        (&shrunk, tw as f32 / w as f32)
+    let (src, k) = if f >= 2 {
+        shrunk = resample::box_shrink(input, f);
+        (&shrunk, 1.0 / f as f32)
     } else {
         (input, 1.0)
     };
     let q = corners.map(|[x, y]| [x * k, y * k]);
-    let mut out = RgbImage::new(fw as u32, fh as u32);
-    match geometry::film_to_input(&q, fw, fh) {
-        Some(p) => warp_into(src, p.invert(), Interpolation::Bilinear, Border::Replicate, &mut out),
-        None => return imageops::thumbnail(input, fw as u32, fh as u32),
-    }
-    out
+    resample::warp_quad(src, &q, fw as u32, fh as u32)
+        .unwrap_or_else(|| resample::shrink_to(input, fw as u32, fh as u32))
 }
 
-/// Photos larger than this on the long side are searched and flattened from one copy of this size: the
-/// flattened film is at most `FILM_MAX_SIDE` and sampled from about twice that anyway, so a 12 MP photo
-/// costs one downscale instead of several passes over every pixel.
+/// Photos larger than this on the long side are searched and flattened from one copy of at most this
+/// size (a whole-factor box average, so between half and all of it): the flattened film is at most
+/// `FILM_MAX_SIDE` and sampled from about twice that anyway, so a 12 MP photo costs one cheap downscale
+/// instead of several passes over every pixel.
 const WORK_SIDE: u32 = 2 * FILM_MAX_SIDE;
 
 /// The read's film: the caller's corners, else a detected film, else the whole image. Corners are in
@@ -313,9 +309,9 @@ pub fn find(input: &RgbImage, corners: Option<Quad>) -> Film {
     if w.max(h) <= WORK_SIDE {
         return find_at(input, corners);
     }
-    let (tw, th) = geometry::fit_within(w, h, WORK_SIDE);
-    let small = imageops::thumbnail(input, tw, th);
-    let (kx, ky) = (tw as f32 / w as f32, th as f32 / h as f32);
+    let f = w.max(h).div_ceil(WORK_SIDE);
+    let small = resample::box_shrink(input, f);
+    let (kx, ky) = (1.0 / f as f32, 1.0 / f as f32);
     let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x * kx, y * ky])));
     Film { corners: film.corners.map(|[x, y]| [x / kx, y / ky]), ..film }
 }
@@ -331,7 +327,7 @@ fn find_at(input: &RgbImage, corners: Option<Quad>) -> Film {
             let full = geometry::rect_quad(w as f32, h as f32);
             let image = if w.max(h) > FILM_MAX_SIDE {
                 let (tw, th) = geometry::fit_within(w, h, FILM_MAX_SIDE);
-                imageops::thumbnail(input, tw, th)
+                resample::shrink_to(input, tw, th)
             } else {
                 input.clone()
             };

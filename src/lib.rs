@@ -14,6 +14,7 @@ pub mod quality;
 pub mod reader;
 pub mod regions;
 pub mod report;
+pub mod resample;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

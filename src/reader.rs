@@ -347,6 +347,11 @@ impl Reader {
     pub fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
         self.engine.infer(input)
     }
+
+    /// Per-op timing of this reader's engine on a preprocessed input (benchmark tooling).
+    pub fn profile(&self, input: &[f32], runs: usize) -> Result<Vec<crate::engine::OpTime>> {
+        self.engine.profile(input, runs)
+    }
 }
 
 /// Run a read, turning a panic anywhere below (a decoder bug, say) into `Error::Internal`, so one bad

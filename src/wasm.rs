@@ -540,6 +540,14 @@ impl JsReader {
         Ok(vec![ms, out.probabilities.first().copied().unwrap_or(f32::NAN) as f64])
     }
 
+    /// Benchmark hook: the CPU engine's time per op kind on a preprocessed input, `[{op, nodes, ms}]`
+    /// slowest first (`ms`: median over `runs` of one pass's total for that kind).
+    #[wasm_bindgen(js_name = modelProfile)]
+    pub fn model_profile(&self, input: &[f32], runs: usize) -> Result<JsValue, JsValue> {
+        let rows = self.inner.reader.profile(input, runs).map_err(|e| to_js_error(&e))?;
+        to_js(&rows)
+    }
+
     /// Benchmark hook: `modelStep` on the WebGPU engine (a Promise of `[milliseconds, probability]`, the time
     /// including upload and readback).
     #[wasm_bindgen(js_name = modelStepWebGpu)]

@@ -55,6 +55,8 @@ self.onmessage = async (event) => {
         const a = tractRun(); tract.push(a[0]); pTract = a[1];
       }
     }
+    // where tract's time goes, op kind by op kind (after the timed runs, so it cannot disturb them)
+    const profile = reader.modelProfile(input, 10);
     // the WebGPU engine on the same model and input, interleaved with the CPU engine (a separate block so
     // that it cannot disturb the tract/onnxruntime numbers above)
     let gpu = null;
@@ -83,7 +85,7 @@ self.onmessage = async (event) => {
     self.postMessage({
       threads, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
       tractMedian: median(tract), ortMedian: median(onnxruntime), tract, onnxruntime,
-      tractWasmMemory: wasm.memory.buffer.byteLength, webgpu: gpu,
+      tractWasmMemory: wasm.memory.buffer.byteLength, webgpu: gpu, profile,
     });
   } catch (e) {
     self.postMessage({ error: `${e.name}: ${e.message}` });

@@ -5,7 +5,7 @@ use tract_onnx::prelude::*;
 
 use web_time::Instant;
 
-use super::{Engine, LoadTimings, OutputSpec, RawOutputs};
+use super::{Engine, LoadTimings, OpTime, OutputSpec, RawOutputs};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
@@ -45,19 +45,25 @@ impl CpuEngine {
     }
 }
 
+impl CpuEngine {
+    fn tensor(&self, input: &[f32]) -> Result<Tensor> {
+        let n: usize = self.shape.iter().product();
+        if input.len() != n {
+            return Err(Error::Inference(format!("input has {} values, expected {n}", input.len())));
+        }
+        let array = tract_ndarray::Array4::from_shape_vec(self.shape, input.to_vec())
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        Ok(array.into())
+    }
+}
+
 impl Engine for CpuEngine {
     fn name(&self) -> &'static str {
         "cpu"
     }
 
     fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
-        let n: usize = self.shape.iter().product();
-        if input.len() != n {
-            return Err(Error::Inference(format!("input has {} values, expected {n}", input.len())));
-        }
-        let tensor = tract_ndarray::Array4::from_shape_vec(self.shape, input.to_vec())
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        let out = self.plan.run(tvec!(Tensor::from(tensor).into())).map_err(|e| Error::Inference(format!("{e:#}")))?;
+        let out = self.plan.run(tvec!(self.tensor(input)?.into())).map_err(|e| Error::Inference(format!("{e:#}")))?;
         let outputs = (0..5)
             .map(|k| {
                 let t = out[k]
@@ -67,5 +73,45 @@ impl Engine for CpuEngine {
             })
             .collect::<Result<Vec<_>>>()?;
         self.spec.raw_outputs(outputs)
+    }
+
+    /// Times every node of tract's optimised plan, grouped by op and output shape (so one stage's
+    /// depthwise convolutions are one row).
+    fn profile(&self, input: &[f32], runs: usize) -> Result<Vec<OpTime>> {
+        use std::collections::BTreeMap;
+        let failed = |e: TractError| Error::Inference(format!("{e:#}"));
+        let tensor: TValue = self.tensor(input)?.into();
+        let mut nodes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_run: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for run in 0..runs.max(1) {
+            let mut state = TypedSimpleState::new(&self.plan).map_err(failed)?;
+            let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+            state
+                .run_plan_with_eval(tvec!(tensor.clone()), |ctx, op_state, node, inputs| {
+                    let t = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    let shape = node.outputs.first().map(|o| format!("{:?}", o.fact.shape)).unwrap_or_default();
+                    let key = format!("{} {shape}", node.op().name());
+                    *sums.entry(key.clone()).or_default() += ms;
+                    if run == 0 {
+                        *nodes.entry(key).or_default() += 1;
+                    }
+                    out
+                })
+                .map_err(failed)?;
+            for (k, v) in sums {
+                per_run.entry(k).or_default().push(v);
+            }
+        }
+        let mut rows: Vec<OpTime> = per_run
+            .into_iter()
+            .map(|(op, mut v)| {
+                v.sort_by(f64::total_cmp);
+                OpTime { nodes: nodes.get(&op).copied().unwrap_or(0), ms: v[v.len() / 2], op }
+            })
+            .collect();
+        rows.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Ok(rows)
     }
 }

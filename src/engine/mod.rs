@@ -60,6 +60,22 @@ pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     /// Run on one preprocessed input, `channels * height * width` floats, row-major.
     fn infer(&self, input: &[f32]) -> Result<RawOutputs>;
+    /// Where one forward pass spends its time, op by op (benchmark tooling; engines that cannot time
+    /// their steps say so).
+    fn profile(&self, _input: &[f32], _runs: usize) -> Result<Vec<OpTime>> {
+        Err(Error::BackendUnavailable(format!("the {} engine has no per-op profile", self.name())))
+    }
+}
+
+/// Time spent in one kind of step of a forward pass, summed over its nodes and averaged over runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpTime {
+    /// The step kind, with what distinguishes its variants (e.g. kernel size, groups, dilation).
+    pub op: String,
+    /// Nodes of this kind in one pass.
+    pub nodes: usize,
+    /// Milliseconds per pass (median over runs of the per-pass sum).
+    pub ms: f64,
 }
 
 /// Parse the ONNX file, fold its constant int8 weights, check its input and outputs against the manifest and
