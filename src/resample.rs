@@ -57,9 +57,9 @@ pub fn shrink_to(img: &RgbImage, tw: u32, th: u32) -> RgbImage {
 }
 
 /// The homography taking the `w × h` rectangle (corners TL, TR, BR, BL at (0,0), (w,0), (w,h), (0,h)) onto
-/// `quad` (same corner order), as row-major `[a, b, c, d, e, f, g, h, 1]`: x = (a u + b v + c) / (g u + h v
-/// + 1), y = (d u + e v + f) / (g u + h v + 1). Heckbert's closed form for the unit square, then scaled.
-/// None for a degenerate quad.
+/// `quad` (same corner order), as row-major `[a, b, c, d, e, f, g, h, 1]`: with `q = g u + h v + 1`,
+/// x = (a u + b v + c) / q and y = (d u + e v + f) / q. Heckbert's closed form for the unit square, then
+/// scaled. None for a degenerate quad.
 pub fn rect_to_quad(quad: &Quad, w: f32, h: f32) -> Option<[f64; 9]> {
     let [[x0, y0], [x1, y1], [x2, y2], [x3, y3]] = quad.map(|[x, y]| [x as f64, y as f64]);
     let (dx1, dx2, dx3) = (x1 - x2, x3 - x2, x0 - x1 + x2 - x3);
