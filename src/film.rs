@@ -281,13 +281,14 @@ fn flatten_within(input: &RgbImage, corners: &Quad, max_side: u32) -> RgbImage {
     let scale = (max_side as f32 / fw.max(fh)).min(1.0);
     fw = (fw * scale).round().max(8.0);
     fh = (fh * scale).round().max(8.0);
-    // Sample from a copy with at least twice the film's output resolution (a whole-factor box average of
-    // the input), so the warp does not alias detail.
+    // Sample from a whole-factor box average of the input with one to two times the film's output
+    // resolution, so the warp does not alias detail.
     let f = (0.5 / scale).ceil() as u32;
     let shrunk;
     let (src, k) = if f >= 2 {
-        shrunk = resample::box_shrink(input, f);
-        (&shrunk, 1.0 / f as f32)
+        let applied;
+        (shrunk, applied) = resample::box_shrink(input, f);
+        (&shrunk, 1.0 / applied as f32)
     } else {
         (input, 1.0)
     };
@@ -309,10 +310,13 @@ pub fn find(input: &RgbImage, corners: Option<Quad>) -> Film {
     if w.max(h) <= WORK_SIDE {
         return find_at(input, corners);
     }
-    let f = w.max(h).div_ceil(WORK_SIDE);
-    let small = resample::box_shrink(input, f);
+    let (small, f) = resample::box_shrink(input, w.max(h).div_ceil(WORK_SIDE));
     let (kx, ky) = (1.0 / f as f32, 1.0 / f as f32);
     let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x * kx, y * ky])));
+    if !film.detected && corners.is_none() {
+        // read whole: the whole photo, including the few edge pixels the box average dropped
+        return Film { corners: geometry::rect_quad(w as f32, h as f32), ..film };
+    }
     Film { corners: film.corners.map(|[x, y]| [x / kx, y / ky]), ..film }
 }
 
@@ -366,6 +370,16 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn extreme_aspect_ratios_are_read_whole_without_panicking() {
+        // wider than the work size with a side shorter than the shrink factor: nothing to average
+        for (w, h) in [(5000, 2), (2, 5000), (4100, 3)] {
+            let film = find(&RgbImage::new(w, h), None);
+            assert!(!film.detected);
+            assert_eq!(film.corners, geometry::rect_quad(w as f32, h as f32));
+        }
     }
 
     #[test]

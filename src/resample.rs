@@ -12,11 +12,12 @@ use crate::geometry::Quad;
 
 /// Average `f`×`f` blocks: output `(w / f) × (h / f)`, output pixel `(i, j)` covering input pixels
 /// `[i f, (i + 1) f) × [j f, (j + 1) f)`, so input coordinates map to output ones by exactly `1 / f`.
-/// The last `w % f` columns and `h % f` rows are dropped. `f <= 1` returns a copy.
-pub fn box_shrink(img: &RgbImage, f: u32) -> RgbImage {
+/// The last `w % f` columns and `h % f` rows are dropped. Returns the factor applied with the image: 1 (and
+/// a copy) when `f <= 1` or a side is shorter than `f`.
+pub fn box_shrink(img: &RgbImage, f: u32) -> (RgbImage, u32) {
     let (w, h) = img.dimensions();
     if f <= 1 || w < f || h < f {
-        return img.clone();
+        return (img.clone(), 1);
     }
     let (ow, oh) = (w / f, h / f);
     let (f, row_len) = (f as usize, w as usize * 3);
@@ -37,7 +38,7 @@ pub fn box_shrink(img: &RgbImage, f: u32) -> RgbImage {
         }
         out.extend(sums.iter().map(|&s| ((s + area / 2) / area) as u8));
     }
-    RgbImage::from_raw(ow, oh, out).expect("box_shrink: buffer size matches its dimensions")
+    (RgbImage::from_raw(ow, oh, out).expect("box_shrink: buffer size matches its dimensions"), f as u32)
 }
 
 /// Downscale to exactly `tw × th` (area averaging): a box average by the largest whole factor that keeps
@@ -47,7 +48,7 @@ pub fn shrink_to(img: &RgbImage, tw: u32, th: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let f = (w / tw.max(1)).min(h / th.max(1));
     if f >= 2 {
-        let boxed = box_shrink(img, f);
+        let (boxed, _) = box_shrink(img, f);
         if boxed.dimensions() == (tw, th) {
             return boxed;
         }
@@ -127,11 +128,14 @@ mod tests {
     fn box_shrink_averages_whole_blocks_and_drops_the_remainder() {
         // 5×4 with f = 2: 2×2 output, the fifth column dropped
         let img = RgbImage::from_fn(5, 4, |x, y| Rgb([(10 * x + y) as u8, 100, (x * y) as u8]));
-        let out = box_shrink(&img, 2);
-        assert_eq!(out.dimensions(), (2, 2));
+        let (out, f) = box_shrink(&img, 2);
+        assert_eq!((out.dimensions(), f), ((2, 2), 2));
         // block (1, 1): x in 2..4, y in 2..4 -> red mean (22+23+32+33)/4 = 27.5 -> 28, blue (4+6+6+9)/4 = 6.25 -> 6
         assert_eq!(out.get_pixel(1, 1), &Rgb([28, 100, 6]));
         assert_eq!(out.get_pixel(0, 0), &Rgb([6, 100, 0])); // (0+1+10+11)/4 = 5.5 -> 6; (0+0+0+1)/4 -> 0
+        // a side shorter than the factor: nothing to average, and the caller is told so
+        let thin = RgbImage::new(9, 1);
+        assert_eq!(box_shrink(&thin, 3).1, 1);
     }
 
     #[test]
