@@ -310,14 +310,15 @@ pub fn find(input: &RgbImage, corners: Option<Quad>) -> Film {
     if w.max(h) <= WORK_SIDE {
         return find_at(input, corners);
     }
+    // the box average maps coordinates by exactly 1/f on both axes
     let (small, f) = resample::box_shrink(input, w.max(h).div_ceil(WORK_SIDE));
-    let (kx, ky) = (1.0 / f as f32, 1.0 / f as f32);
-    let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x * kx, y * ky])));
+    let f = f as f32;
+    let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x / f, y / f])));
     if !film.detected && corners.is_none() {
         // read whole: the whole photo, including the few edge pixels the box average dropped
         return Film { corners: geometry::rect_quad(w as f32, h as f32), ..film };
     }
-    Film { corners: film.corners.map(|[x, y]| [x / kx, y / ky]), ..film }
+    Film { corners: film.corners.map(|[x, y]| [x * f, y * f]), ..film }
 }
 
 fn find_at(input: &RgbImage, corners: Option<Quad>) -> Film {

@@ -190,7 +190,7 @@ def localisation(run, recs):
         hits.append(inside(u * W, v * H))
         base_centre.append(inside(0.5 * W, 0.5 * H))
         base_ul.append(inside(0.3 * W, 0.4 * H))
-        rows.append({"file": r["rel"], "val": r["val"], "peak": [u * W, v * H], "hit": hits[-1]})
+        rows.append({"file": r["rel"], "val": r["val"], "width": W, "peak": [u * W, v * H], "hit": hits[-1]})
     val = [h for h, r in zip(hits, boxed) if r["val"]]
     return {"n": len(boxed), "peak_in_box": float(np.mean(hits)), "n_validation": len(val),
             "peak_in_box_validation": float(np.mean(val)) if val else None,

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 
-import cv2
 import numpy as np
 import torch
 
@@ -49,7 +48,7 @@ def main():
     rows = loc.pop("per_image")
     us = np.array([r["peak"][0] for r in rows])
     boxed = {r["rel"]: r for r in recs if r["bbox"]}
-    widths = np.array([cv2.imread(boxed[r["file"]]["path"], cv2.IMREAD_GRAYSCALE).shape[1] for r in rows])
+    widths = np.array([r["width"] for r in rows])
     right = us / widths > 0.5
     left_box = np.array([
         np.mean([(b[0] + b[2] / 2) for b in export.parse_boxes(boxed[r["file"]]["bbox"])]) < w / 2

@@ -67,10 +67,10 @@ pub trait Engine: Send + Sync {
     }
 }
 
-/// Time spent in one kind of step of a forward pass, summed over its nodes and averaged over runs.
+/// Time spent in one kind of step of a forward pass: summed over its nodes, median over runs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OpTime {
-    /// The step kind, with what distinguishes its variants (e.g. kernel size, groups, dilation).
+    /// The engine's name for the op followed by its output shape (one stage's nodes share a row).
     pub op: String,
     /// Nodes of this kind in one pass.
     pub nodes: usize,
