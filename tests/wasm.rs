@@ -159,3 +159,176 @@ async fn asking_for_webgpu_before_it_runs_reads_on_the_cpu_and_says_why() {
     assert!(rep.engine_note.unwrap().contains("not started"));
     assert_eq!(kind(r.set_backend("webgpu").unwrap_err()), "backend_unavailable");
 }
+
+/// The browser build's own f32 GEMM kernel (src/engine/wasm_gemm.rs) against a scalar model of every fused
+/// operation tract can hand it: a 4×8 tile of A·B (k = 37) followed by one operation, stored both
+/// row-major and transposed.
+#[wasm_bindgen_test]
+fn the_gemm_kernel_matches_a_scalar_model_of_each_fused_operation() {
+    use tract_linalg::mmm::{FusedKerSpec as S, OutputStoreKer};
+    const K: usize = 37;
+    let mut seed = 7u32;
+    let mut rnd = move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+    };
+    let a: Vec<f32> = (0..K * 4).map(|_| rnd()).collect(); // packed: k-major, 4 rows per k
+    let b: Vec<f32> = (0..K * 8).map(|_| rnd()).collect(); // packed: k-major, 8 columns per k
+    let rows: Vec<f32> = (0..4).map(|_| rnd()).collect();
+    let cols: Vec<f32> = (0..8).map(|_| rnd()).collect();
+    let other: Vec<f32> = (0..32).map(|_| rnd()).collect(); // a 4×8 tile, row-major
+    let tile_rm: Vec<f32> = (0..32).map(|_| rnd()).collect(); // LoadTile's row-major operand
+    let mut product = [[0f32; 8]; 4];
+    for (r, row) in product.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = (0..K).fold(0.0, |s, k| s + a[k * 4 + r] * b[k * 8 + c]);
+        }
+    }
+    let (s, rp, cp, ot) = (0.25f32, rows.as_ptr(), cols.as_ptr(), other.as_ptr() as *mut u8);
+    let unicast_t = OutputStoreKer { ptr: ot, row_byte_stride: 4, col_byte_stride: 16, item_size: 4 };
+    type Model = Box<dyn Fn(usize, usize, f32) -> f32>;
+    let (rw, cl, ov, tl) = (rows.clone(), cols.clone(), other.clone(), tile_rm.clone());
+    let cases: Vec<(&str, S<f32>, Model)> = vec![
+        ("none", S::Done, Box::new(|_, _, x| x)),
+        ("ScalarMin", S::ScalarMin(s), Box::new(move |_, _, x| x.min(s))),
+        ("ScalarMax", S::ScalarMax(s), Box::new(move |_, _, x| x.max(s))),
+        ("ScalarAdd", S::ScalarAdd(s), Box::new(move |_, _, x| x + s)),
+        ("ScalarMul", S::ScalarMul(s), Box::new(move |_, _, x| x * s)),
+        ("ScalarSub", S::ScalarSub(s), Box::new(move |_, _, x| s - x)),
+        ("ScalarSubF", S::ScalarSubF(s), Box::new(move |_, _, x| x - s)),
+        ("LeakyRelu", S::LeakyRelu(s), Box::new(move |_, _, x| if x > 0.0 { x } else { s * x })),
+        ("PerRowMin", S::PerRowMin(rp), {
+            let v = rw.clone();
+            Box::new(move |r, _, x| x.min(v[r]))
+        }),
+        ("PerRowMax", S::PerRowMax(rp), {
+            let v = rw.clone();
+            Box::new(move |r, _, x| x.max(v[r]))
+        }),
+        ("PerRowAdd", S::PerRowAdd(rp), {
+            let v = rw.clone();
+            Box::new(move |r, _, x| x + v[r])
+        }),
+        ("PerRowMul", S::PerRowMul(rp), {
+            let v = rw.clone();
+            Box::new(move |r, _, x| x * v[r])
+        }),
+        ("PerRowSub", S::PerRowSub(rp), {
+            let v = rw.clone();
+            Box::new(move |r, _, x| v[r] - x)
+        }),
+        ("PerRowSubF", S::PerRowSubF(rp), {
+            let v = rw.clone();
+            Box::new(move |r, _, x| x - v[r])
+        }),
+        ("PerColMin", S::PerColMin(cp), {
+            let v = cl.clone();
+            Box::new(move |_, c, x| x.min(v[c]))
+        }),
+        ("PerColMax", S::PerColMax(cp), {
+            let v = cl.clone();
+            Box::new(move |_, c, x| x.max(v[c]))
+        }),
+        ("PerColAdd", S::PerColAdd(cp), {
+            let v = cl.clone();
+            Box::new(move |_, c, x| x + v[c])
+        }),
+        ("PerColMul", S::PerColMul(cp), {
+            let v = cl.clone();
+            Box::new(move |_, c, x| x * v[c])
+        }),
+        ("PerColSub", S::PerColSub(cp), {
+            let v = cl.clone();
+            Box::new(move |_, c, x| v[c] - x)
+        }),
+        ("PerColSubF", S::PerColSubF(cp), {
+            let v = cl.clone();
+            Box::new(move |_, c, x| x - v[c])
+        }),
+        ("AddRowColProducts", S::AddRowColProducts(rp, cp), {
+            let (v, w) = (rw.clone(), cl.clone());
+            Box::new(move |r, c, x| x + v[r] * w[c])
+        }),
+        (
+            "AddUnicast",
+            S::AddUnicast(OutputStoreKer { ptr: ot, row_byte_stride: 32, col_byte_stride: 4, item_size: 4 }),
+            {
+                let v = ov.clone();
+                Box::new(move |r, c, x| x + v[r * 8 + c])
+            },
+        ),
+        ("AddUnicast transposed", S::AddUnicast(unicast_t), {
+            let v = ov.clone();
+            Box::new(move |r, c, x| x + v[c * 4 + r])
+        }),
+        (
+            "RoundingShiftRight",
+            S::RoundingShiftRight(2, tract_linalg::mmm::RoundingPolicy::Even),
+            Box::new(|_, _, x| x / 4.0),
+        ),
+        ("ShiftLeft", S::ShiftLeft(3), Box::new(|_, _, x| x * 8.0)),
+        ("LoadTile", S::LoadTile(std::ptr::null(), tile_rm.as_ptr()), {
+            let v = tl.clone();
+            Box::new(move |r, c, _| v[r * 8 + c])
+        }),
+    ];
+    let kernel = &*xray_reader::engine::wasm_gemm::F32_4X8;
+    for (name, op, model) in &cases {
+        for transposed in [false, true] {
+            let mut out = vec![f32::NAN; 32];
+            let store = if transposed {
+                OutputStoreKer {
+                    ptr: out.as_mut_ptr() as *mut u8,
+                    row_byte_stride: 4,
+                    col_byte_stride: 16,
+                    item_size: 4,
+                }
+            } else {
+                OutputStoreKer {
+                    ptr: out.as_mut_ptr() as *mut u8,
+                    row_byte_stride: 32,
+                    col_byte_stride: 4,
+                    item_size: 4,
+                }
+            };
+            let mut spec = vec![
+                S::Clear,
+                S::AddMatMul { k: K, pa: a.as_ptr() as *const u8, pb: b.as_ptr() as *const u8, packing: 0 },
+            ];
+            if !matches!(op, S::Done) {
+                spec.push(*op);
+            }
+            spec.extend([S::Store(store), S::Done]);
+            let rc = unsafe { (kernel.kernel)(&spec) };
+            assert_eq!(rc, 0, "{name}");
+            for r in 0..4 {
+                for c in 0..8 {
+                    let got = if transposed { out[c * 4 + r] } else { out[r * 8 + c] };
+                    let want = model(r, c, product[r][c]);
+                    assert!(
+                        (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                        "{name} (transposed {transposed}) [{r}][{c}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// tract's dispatch picks that kernel for the model's matrix products (and leaves matrix-vector products alone).
+#[wasm_bindgen_test]
+fn tract_runs_f32_matrix_products_on_the_readers_kernel() {
+    use tract_linalg::mmm::{MmmDispatch, Query};
+    use xray_reader::engine::wasm_gemm::KERNEL_NAME;
+    let pick = |m, k, n| {
+        MmmDispatch::native()
+            .pick(&Query::plain(tract_onnx::prelude::DatumType::F32, Some(m), Some(k), Some(n)))
+            .unwrap()
+            .0
+            .name()
+            .to_string()
+    };
+    assert_eq!(pick(1152, 192, 196), KERNEL_NAME);
+    assert_eq!(pick(16, 32, 12544), KERNEL_NAME);
+    assert_ne!(pick(1280, 320, 1), KERNEL_NAME);
+}

@@ -5,6 +5,8 @@ pub mod plan;
 pub mod qdq;
 pub mod reference;
 #[cfg(target_arch = "wasm32")]
+pub mod wasm_gemm;
+#[cfg(target_arch = "wasm32")]
 pub mod webgpu;
 
 use tract_onnx::prelude::*;
