@@ -78,10 +78,17 @@ fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(results, null, 2
 const f = (x) => (typeof x === "number" ? x.toFixed(1) : String(x));
 const mb = (b) => (b / 1e6).toFixed(2);
 const rows = [
-  ["model step, 1 thread: this project (tract, wasm SIMD)", `${f(bench.oneThread.tractMedian)} ms`],
+  [`model step, 1 thread: this project (tract, wasm build ${bench.oneThread.build})`, `${f(bench.oneThread.tractMedian)} ms`],
   ["model step, 1 thread: onnxruntime-web (wasm)", `${f(bench.oneThread.ortMedian)} ms`],
   ["ratio tract / onnxruntime-web, 1 thread (target ≤ 0.8)", (bench.oneThread.tractMedian / bench.oneThread.ortMedian).toFixed(2)],
 ];
+const s128 = bench.oneThreadSimd128;
+if (s128 && !s128.error) {
+  rows.push([`  the SIMD128-only build (pkg): tract / onnxruntime-web in its own interleaved runs / ratio`,
+    `${f(s128.tractMedian)} / ${f(s128.ortMedian)} ms / ${(s128.tractMedian / s128.ortMedian).toFixed(2)}`]);
+} else if (s128) {
+  rows.push(["  the SIMD128-only build (pkg)", `not measured: ${s128.error}`]);
+}
 if (bench.multiThread && !bench.multiThread.error) {
   rows.push([`model step, ${bench.multiThread.threads} threads: onnxruntime-web`, `${f(bench.multiThread.ortMedian)} ms`]);
   rows.push([`model step, same worker: this project (1 thread)`, `${f(bench.multiThread.tractMedian)} ms`]);

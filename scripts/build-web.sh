@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE=target/site
 PROFILE="${XRAY_WASM_PROFILE:-web}"
-WASM=target/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -19,24 +18,35 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
-cargo rustc --lib --profile "$PROFILE" --target wasm32-unknown-unknown --no-default-features --crate-type cdylib
 rm -rf "$SITE"
-mkdir -p "$SITE/pkg" "$SITE/models"
-wasm-bindgen --target web --no-typescript --out-dir "$SITE/pkg" "$WASM"
-if [ "${XRAY_WASM_OPT:-1}" = 0 ]; then
-  echo "note: XRAY_WASM_OPT=0, wasm-opt skipped"
-elif [ -x node_modules/.bin/wasm-opt ]; then
-  # binaryen from npm (Debian's 108 produces modules that fail to instantiate; see shared TOOLCHAIN.md)
-  # -Oz with the size-first profile (the first-load budget), -O3 with the speed-first one
-  OPT_LEVEL=-O3
-  [ "$PROFILE" = web ] && OPT_LEVEL=-Oz
-  node_modules/.bin/wasm-opt "$OPT_LEVEL" --strip-debug --strip-producers \
-    --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$SITE/pkg/xray_reader_bg.wasm" -o "$SITE/pkg/xray_reader_bg.wasm"
-else
-  echo "note: wasm-opt not found (npm install adds it); the wasm is larger but works"
-fi
+mkdir -p "$SITE/models"
+# Two builds of the same code: pkg/ with SIMD128 (every browser with wasm SIMD) and pkg-relaxed/ with
+# relaxed SIMD as well (fused multiply-add in the GEMM kernel, src/engine/wasm_gemm.rs). The worker and the
+# service worker pick one by feature detection; a browser downloads only the one it runs. The relaxed build
+# has its own target directory, so switching RUSTFLAGS does not rebuild the other from scratch.
+build() { # build <site subdir> <extra rustc target features> <cargo target dir>
+  local out="$SITE/$1" wasm="$3/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm"
+  CARGO_TARGET_DIR="$3" RUSTFLAGS="-C target-feature=+simd128$2 --cfg=web_sys_unstable_apis" \
+    cargo rustc --lib --profile "$PROFILE" --target wasm32-unknown-unknown --no-default-features --crate-type cdylib
+  mkdir -p "$out"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
+  if [ "${XRAY_WASM_OPT:-1}" = 0 ]; then
+    echo "note: XRAY_WASM_OPT=0, wasm-opt skipped"
+  elif [ -x node_modules/.bin/wasm-opt ]; then
+    # binaryen from npm (Debian's 108 produces modules that fail to instantiate; see shared TOOLCHAIN.md)
+    # -Oz with the size-first profile (the first-load budget), -O3 with the speed-first one
+    local opt_level=-O3
+    [ "$PROFILE" = web ] && opt_level=-Oz
+    node_modules/.bin/wasm-opt "$opt_level" --strip-debug --strip-producers \
+      --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$out/xray_reader_bg.wasm" -o "$out/xray_reader_bg.wasm"
+  else
+    echo "note: wasm-opt not found (npm install adds it); the wasm is larger but works"
+  fi
+}
+build pkg "" target
+build pkg-relaxed ",+relaxed-simd" target/relaxed-simd
 cp -r www/. "$SITE/"
 cp models/xray-reader.onnx models/xray-reader.manifest.json models/MODEL_CARD.md "$SITE/models/"
 
@@ -53,12 +63,14 @@ else
   find "$SITE" -type f ! -name '*.gz' -exec gzip -9 -k -f -n {} \;
 fi
 
-# first-load transfer: everything the page fetches before the first read (gzip sizes)
+# first-load transfer: everything the page fetches before the first read (gzip sizes), counting the larger
+# of the two wasm builds (a browser fetches one)
 first_load() {
-  local total=0 f sz
+  local total=0 f sz pkg=pkg
+  [ "$(stat -c%s "$SITE/pkg-relaxed/xray_reader_bg.wasm.gz")" -gt "$(stat -c%s "$SITE/pkg/xray_reader_bg.wasm.gz")" ] && pkg=pkg-relaxed
   echo "{"
   for f in index.html app.js style.css xray-reader.js worker.js sw.js manifest.webmanifest \
-           pkg/xray_reader.js pkg/xray_reader_bg.wasm models/xray-reader.onnx models/xray-reader.manifest.json \
+           $pkg/xray_reader.js $pkg/xray_reader_bg.wasm models/xray-reader.onnx models/xray-reader.manifest.json \
            i18n/en.json icons/icon.svg; do
     sz=$(stat -c%s "$SITE/$f.gz")
     total=$((total + sz))

@@ -15,9 +15,16 @@ prune target/debug/deps target/debug/incremental target/debug/build target/debug
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
   cargo test --target wasm32-unknown-unknown --no-default-features --test wasm
 prune target/wasm32-unknown-unknown/debug
+# the matrix kernel again as the relaxed-SIMD build compiles it (fused multiply-add; the build Chromium runs)
+CARGO_TARGET_DIR=target/relaxed-simd RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd --cfg=web_sys_unstable_apis" \
+  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
+  cargo test --target wasm32-unknown-unknown --no-default-features --test wasm -- gemm_kernel
+prune target/relaxed-simd/wasm32-unknown-unknown/debug
 # a short, bounded fuzz run of decode, film and the whole read (the long runs are in the README)
 ./scripts/fuzz.sh 30
 prune fuzz/target
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 ./scripts/build-web.sh
+# the e2e tests need target/site and the native binaries, not the wasm build directories
+prune target/wasm32-unknown-unknown/web target/relaxed-simd
 node --test --test-concurrency=1 tests/e2e/

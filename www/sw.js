@@ -1,8 +1,10 @@
 // Service worker: caches the app shell, wasm and model on install, then serves them from the cache so the
 // reader works offline. The build (scripts/build-web.sh) writes VERSION (a hash of every cached file)
-// and ASSETS; a new build gets a new cache and the old one is deleted.
+// and ASSETS; a new build gets a new cache and the old one is deleted. Of the two wasm builds (pkg/,
+// pkg-relaxed/) it caches the one this browser runs, chosen by the same test as the reading worker's.
+importScripts("./wasm-build.js");
 const VERSION = "__VERSION__";
-const ASSETS = __ASSETS__;
+const ASSETS = __ASSETS__.filter((a) => !/^\.\/pkg(-relaxed)?\//.test(a) || a.startsWith(`./${self.xrayWasmBuild}/`));
 const CACHE = `xray-reader-${VERSION}`;
 
 self.addEventListener("install", (event) => {

@@ -1,12 +1,16 @@
 // The reading worker: hosts the wasm module and the model, so the page never freezes.
-// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl} -> {type:"ready", manifest}
+// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl, backend, wasmBuild} -> {type:"ready", manifest, startup}
 // {type:"read", input, options} -> {type:"progress", stage}* then {type:"result", report, image, heatmap}
 // {type:"backend"} -> {type:"backend", info, start, check, error} once the engine choice is made (WebGPU is
 // started after "ready", in the background: self-check and timing against the CPU engine decide "auto").
 // Errors come back as {type:"error", kind, message}. After a Rust panic (a wasm trap) the instance is not
 // trusted again: the worker answers {type:"crash", message} and closes; the host starts a new one.
 
-import init, { Reader } from "./pkg/xray_reader.js";
+import "./wasm-build.js";
+
+/** The wasm-bindgen glue of the build this worker runs, imported by `load` (no top-level await: the host's
+ * first message must find the handler in place). */
+let glue = null;
 
 /** Photos larger than this on the long side are downscaled here, before they reach wasm memory. */
 const MAX_READ_SIDE = 2048;
@@ -77,13 +81,17 @@ async function chooseBackend(onnx, preference) {
   return result;
 }
 
-async function load(id, modelUrl, manifestUrl, backend) {
+async function load(id, modelUrl, manifestUrl, backend, wasmBuild) {
+  // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build
+  const build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
   const started = now();
   post({ type: "progress", id, stage: "loading_model" });
   // compile the wasm while the model downloads
   const marks = {};
   const [module, onnx, manifest] = await Promise.all([
-    init({ module_or_path: new URL("./pkg/xray_reader_bg.wasm", import.meta.url) }).then((m) => ((marks.wasmReady = now()), m)),
+    import(`./${build}/xray_reader.js`)
+      .then((g) => (glue = g).default({ module_or_path: new URL(`./${build}/xray_reader_bg.wasm`, import.meta.url) }))
+      .then((m) => ((marks.wasmReady = now()), m)),
     fetchBytes(modelUrl).then((b) => ((marks.modelFetched = now()), b)),
     fetchBytes(manifestUrl),
   ]);
@@ -96,9 +104,9 @@ async function load(id, modelUrl, manifestUrl, backend) {
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", onnx));
     sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
   }
-  reader = Reader.fromBytes(onnx, manifest, sha256);
+  reader = glue.Reader.fromBytes(onnx, manifest, sha256);
   // start-up diagnostics (epoch ms, and where the model load went) for benchmarks
-  const startup = { workerStarted: started, ...marks, ready: now(), load: reader.loadTimings() };
+  const startup = { workerStarted: started, ...marks, ready: now(), load: reader.loadTimings(), wasmBuild: build };
   post({ type: "ready", id, manifest: reader.manifest(), startup });
   backendChoice = chooseBackend(onnx, backend);
 }
@@ -176,7 +184,7 @@ self.onmessage = async (event) => {
   const { id, type } = event.data;
   try {
     if (type === "init") {
-      await load(id, event.data.modelUrl, event.data.manifestUrl, event.data.backend || "auto");
+      await load(id, event.data.modelUrl, event.data.manifestUrl, event.data.backend || "auto", event.data.wasmBuild);
     } else if (type === "read") {
       if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
       const report = await readInput(id, event.data.input, event.data.options || {});
@@ -197,7 +205,7 @@ self.onmessage = async (event) => {
       post({ type: "lostGpu", id, lost: reader.__loseWebGpuForTest() });
     } else if (type === "panic") {
       // test hook: prove that the host survives a Rust panic
-      const { __panicForTest, __panicAsyncForTest } = await import("./pkg/xray_reader.js");
+      const { __panicForTest, __panicAsyncForTest } = glue;
       if (event.data.async) await __panicAsyncForTest();
       else __panicForTest();
     }

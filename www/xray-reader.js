@@ -22,7 +22,9 @@ export class XrayReaderError extends Error {
 }
 
 /**
- * Start the reader. options: { modelUrl, manifestUrl, backend: "auto"|"cpu"|"webgpu", onProgress(stage) }.
+ * Start the reader. options: { modelUrl, manifestUrl, backend: "auto"|"cpu"|"webgpu", onProgress(stage),
+ * wasmBuild: "auto"|"simd128" } (wasmBuild: "auto" runs the relaxed-SIMD build where the browser has relaxed
+ * SIMD; "simd128" always runs the SIMD128 one).
  * Resolves once the model is loaded and verified against its manifest checksum.
  */
 export async function createReader(options = {}) {
@@ -32,10 +34,14 @@ export async function createReader(options = {}) {
 }
 
 class Reader {
-  constructor({ modelUrl = DEFAULT_MODEL, manifestUrl = DEFAULT_MANIFEST, backend = "auto", onProgress } = {}) {
+  constructor({ modelUrl = DEFAULT_MODEL, manifestUrl = DEFAULT_MANIFEST, backend = "auto", onProgress, wasmBuild = "auto" } = {}) {
     if (!BACKENDS.includes(backend)) {
       throw new XrayReaderError("invalid_options", `unknown backend ${JSON.stringify(backend)} (use auto, cpu or webgpu)`);
     }
+    if (!["auto", "simd128"].includes(wasmBuild)) {
+      throw new XrayReaderError("invalid_options", `unknown wasmBuild ${JSON.stringify(wasmBuild)} (use auto or simd128)`);
+    }
+    this.wasmBuild = wasmBuild;
     this.modelUrl = new URL(modelUrl, location.href).href;
     this.manifestUrl = new URL(manifestUrl, location.href).href;
     this.backend = backend;
@@ -74,7 +80,9 @@ class Reader {
     this._worker = new Worker(new URL("worker.js", HERE), { type: "module", name: "xray-reader" });
     this._worker.onmessage = (e) => this._onMessage(e.data);
     this._worker.onerror = (e) => this._fail(new XrayReaderError("internal", `the reading worker failed: ${e.message || "unknown error"}`));
-    const ready = await this._call({ type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend });
+    const ready = await this._call({
+      type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend, wasmBuild: this.wasmBuild,
+    });
     this.manifest = ready.manifest;
     /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
     this.startup = ready.startup;

@@ -1,17 +1,20 @@
 // One worker, both engines, same model bytes and input; runs interleaved (alternating which goes first).
-import init, { Reader } from "../pkg/xray_reader.js";
+import "../wasm-build.js";
 import * as ort from "./ort/ort.wasm.min.mjs";
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 self.onmessage = async (event) => {
   const { threads, runs, warmup, webgpu } = event.data;
+  // the page's choice of wasm build (relaxed SIMD where the browser has it) unless told which
+  const build = event.data.build || globalThis.xrayWasmBuild;
   try {
+    const { default: init, Reader } = await import(`../${build}/xray_reader.js`);
     const bytes = async (u) => new Uint8Array(await (await fetch(new URL(u, import.meta.url))).arrayBuffer());
     const [onnx, manifest] = await Promise.all([bytes("../models/xray-reader.onnx"), bytes("../models/xray-reader.manifest.json")]);
 
     let t = performance.now();
-    const wasm = await init({ module_or_path: new URL("../pkg/xray_reader_bg.wasm", import.meta.url) });
+    const wasm = await init({ module_or_path: new URL(`../${build}/xray_reader_bg.wasm`, import.meta.url) });
     const wasmInit = performance.now() - t;
     t = performance.now();
     const reader = Reader.fromBytes(onnx, manifest);
@@ -83,7 +86,7 @@ self.onmessage = async (event) => {
       }
     }
     self.postMessage({
-      threads, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
+      build, threads, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
       tractMedian: median(tract), ortMedian: median(onnxruntime), tract, onnxruntime,
       tractWasmMemory: wasm.memory.buffer.byteLength, webgpu: gpu, profile,
     });

@@ -7,7 +7,7 @@ const RUNS = Number(params.get("runs") || 30);
 const out = document.getElementById("out");
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
-function modelStep(threads, webgpu = false) {
+function modelStep(threads, webgpu = false, build = undefined) {
   return new Promise((resolve) => {
     const w = new Worker(new URL("bench-worker.js", import.meta.url), { type: "module" });
     w.onmessage = (e) => {
@@ -15,7 +15,7 @@ function modelStep(threads, webgpu = false) {
       resolve(e.data);
     };
     w.onerror = (e) => resolve({ error: e.message });
-    w.postMessage({ threads, runs: RUNS, warmup: 3, webgpu });
+    w.postMessage({ threads, runs: RUNS, warmup: 3, webgpu, build });
   });
 }
 
@@ -68,6 +68,8 @@ async function endToEnd(backend = "cpu", runs = 7) {
 async function main() {
   const results = { userAgent: navigator.userAgent, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, runs: RUNS };
   results.oneThread = await modelStep(1, true);
+  // the other wasm build (SIMD128 only, what browsers without relaxed SIMD run), against onnxruntime-web again
+  if (results.oneThread.build !== "pkg") results.oneThreadSimd128 = await modelStep(1, false, "pkg");
   if (crossOriginIsolated && navigator.hardwareConcurrency > 1) results.multiThread = await modelStep(navigator.hardwareConcurrency);
   results.endToEnd = await endToEnd();
   // the same photo with the WebGPU engine (where it starts and passes its self-check); 3 runs: on a machine

@@ -7,7 +7,8 @@
 //! V8 maps wasm SIMD values onto 16 xmm registers: sixteen accumulators plus the operands do not fit and
 //! spill. Eight accumulators, two B vectors and one broadcast A value do. Per-kernel numbers (model step
 //! 88.6 → 53.3 ms in Node 20 on the benchmark VM) are in BENCHMARKS.md. ARM64 (32 vector registers) has
-//! not been measured; nothing there spills either way.
+//! not been measured; nothing there spills either way. The relaxed-SIMD build (scripts/build-web.sh builds
+//! both; the page picks by feature detection) multiplies and adds in one fused instruction.
 //!
 //! The kernel implements every fused operation tract can hand an f32 kernel (its generic kernel is the
 //! reference for their meaning); tests/wasm.rs holds it to a scalar model of each.
@@ -115,7 +116,7 @@ unsafe fn kernel<const R: usize, const C: usize>(mut spec: *const FusedKerSpec<f
                         for r in 0..R {
                             let ar = v128_load32_splat(a.add(r) as _);
                             for c in 0..C {
-                                acc[r][c] = f32x4_add(acc[r][c], f32x4_mul(ar, bs[c]));
+                                acc[r][c] = madd(acc[r][c], ar, bs[c]);
                             }
                         }
                         a = a.add(R);
@@ -126,6 +127,16 @@ unsafe fn kernel<const R: usize, const C: usize>(mut spec: *const FusedKerSpec<f
             spec = spec.add(1);
         }
     }
+}
+
+/// `acc + a·b`: one fused multiply-add in the relaxed-SIMD build (whether it rounds once or twice is the
+/// engine's choice, hence "relaxed"), a multiply and an add otherwise.
+#[inline(always)]
+fn madd(acc: v128, a: v128, b: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(a, b, acc);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return f32x4_add(acc, f32x4_mul(a, b));
 }
 
 #[inline(always)]

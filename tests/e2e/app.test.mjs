@@ -279,6 +279,33 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
   assert.equal(p(result.forcedWebgpu), p(result.fromBlob));
 });
 
+test("two wasm builds: Chromium runs the relaxed-SIMD one, the SIMD128 one on request, and both read alike", async () => {
+  const film = fs.readFileSync(fixture("nih-pneumonia.jpg")).toString("base64");
+  const result = await page.evaluate(async (b64) => {
+    const { createReader } = await import("/xray-reader.js");
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const out = {};
+    for (const wasmBuild of ["auto", "simd128"]) {
+      const reader = await createReader({ backend: "cpu", wasmBuild });
+      const report = await reader.read(bytes.buffer.slice(0));
+      out[wasmBuild] = { build: reader.startup.wasmBuild, probability: report.findings[0].probability, peak: report.findings[0].peak };
+      reader.close();
+    }
+    let refused = null;
+    try {
+      await createReader({ wasmBuild: "sse" });
+    } catch (e) {
+      refused = e.kind;
+    }
+    return { ...out, refused };
+  }, film);
+  assert.equal(result.auto.build, "pkg-relaxed", "Chromium has relaxed SIMD: the page runs that build");
+  assert.equal(result.simd128.build, "pkg");
+  assert.ok(Math.abs(result.auto.probability - result.simd128.probability) < 1e-4, JSON.stringify(result));
+  assert.deepEqual(result.auto.peak, result.simd128.peak);
+  assert.equal(result.refused, "invalid_options");
+});
+
 test("a Rust panic inside the worker is reported as kind internal and the reader recovers", async () => {
   const out = await page.evaluate(async () => {
     const el = document.querySelector("xray-reader");
