@@ -82,15 +82,21 @@ async function chooseBackend(onnx, preference) {
 }
 
 async function load(id, modelUrl, manifestUrl, backend, wasmBuild) {
-  // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build
-  const build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
+  // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build; should
+  // the relaxed build fail to load all the same, the SIMD128 one is tried before giving up
+  let build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
+  const instantiate = (b) => import(`./${b}/xray_reader.js`).then(async (g) => {
+    const m = await g.default({ module_or_path: new URL(`./${b}/xray_reader_bg.wasm`, import.meta.url) });
+    [glue, build] = [g, b];
+    return m;
+  });
   const started = now();
   post({ type: "progress", id, stage: "loading_model" });
   // compile the wasm while the model downloads
   const marks = {};
   const [module, onnx, manifest] = await Promise.all([
-    import(`./${build}/xray_reader.js`)
-      .then((g) => (glue = g).default({ module_or_path: new URL(`./${build}/xray_reader_bg.wasm`, import.meta.url) }))
+    instantiate(build)
+      .catch((e) => (build === "pkg-relaxed" ? instantiate("pkg") : Promise.reject(e)))
       .then((m) => ((marks.wasmReady = now()), m)),
     fetchBytes(modelUrl).then((b) => ((marks.modelFetched = now()), b)),
     fetchBytes(manifestUrl),
