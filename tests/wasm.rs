@@ -184,113 +184,55 @@ fn the_gemm_kernel_matches_a_scalar_model_of_each_fused_operation() {
             *v = (0..K).fold(0.0, |s, k| s + a[k * 4 + r] * b[k * 8 + c]);
         }
     }
-    let (s, rp, cp, ot) = (0.25f32, rows.as_ptr(), cols.as_ptr(), other.as_ptr() as *mut u8);
-    let unicast_t = OutputStoreKer { ptr: ot, row_byte_stride: 4, col_byte_stride: 16, item_size: 4 };
-    type Model = Box<dyn Fn(usize, usize, f32) -> f32>;
-    let (rw, cl, ov, tl) = (rows.clone(), cols.clone(), other.clone(), tile_rm.clone());
+    // a 4×8 f32 tile at `ptr`: row-major (32-byte rows) or transposed (4-byte rows, 16-byte columns)
+    let tile = |ptr: *mut u8, transposed: bool| {
+        let (row_byte_stride, col_byte_stride) = if transposed { (4, 16) } else { (32, 4) };
+        OutputStoreKer { ptr, row_byte_stride, col_byte_stride, item_size: 4 }
+    };
+    /// The operands an operation reads besides the accumulator, for the scalar models.
+    struct Operands<'a> {
+        rows: &'a [f32],
+        cols: &'a [f32],
+        other: &'a [f32],
+        tile: &'a [f32],
+    }
+    let data = Operands { rows: &rows, cols: &cols, other: &other, tile: &tile_rm };
+    const SC: f32 = 0.25;
+    type Model = fn(&Operands, usize, usize, f32) -> f32;
+    let (rp, cp, ot) = (rows.as_ptr(), cols.as_ptr(), other.as_ptr() as *mut u8);
     let cases: Vec<(&str, S<f32>, Model)> = vec![
-        ("none", S::Done, Box::new(|_, _, x| x)),
-        ("ScalarMin", S::ScalarMin(s), Box::new(move |_, _, x| x.min(s))),
-        ("ScalarMax", S::ScalarMax(s), Box::new(move |_, _, x| x.max(s))),
-        ("ScalarAdd", S::ScalarAdd(s), Box::new(move |_, _, x| x + s)),
-        ("ScalarMul", S::ScalarMul(s), Box::new(move |_, _, x| x * s)),
-        ("ScalarSub", S::ScalarSub(s), Box::new(move |_, _, x| s - x)),
-        ("ScalarSubF", S::ScalarSubF(s), Box::new(move |_, _, x| x - s)),
-        ("LeakyRelu", S::LeakyRelu(s), Box::new(move |_, _, x| if x > 0.0 { x } else { s * x })),
-        ("PerRowMin", S::PerRowMin(rp), {
-            let v = rw.clone();
-            Box::new(move |r, _, x| x.min(v[r]))
-        }),
-        ("PerRowMax", S::PerRowMax(rp), {
-            let v = rw.clone();
-            Box::new(move |r, _, x| x.max(v[r]))
-        }),
-        ("PerRowAdd", S::PerRowAdd(rp), {
-            let v = rw.clone();
-            Box::new(move |r, _, x| x + v[r])
-        }),
-        ("PerRowMul", S::PerRowMul(rp), {
-            let v = rw.clone();
-            Box::new(move |r, _, x| x * v[r])
-        }),
-        ("PerRowSub", S::PerRowSub(rp), {
-            let v = rw.clone();
-            Box::new(move |r, _, x| v[r] - x)
-        }),
-        ("PerRowSubF", S::PerRowSubF(rp), {
-            let v = rw.clone();
-            Box::new(move |r, _, x| x - v[r])
-        }),
-        ("PerColMin", S::PerColMin(cp), {
-            let v = cl.clone();
-            Box::new(move |_, c, x| x.min(v[c]))
-        }),
-        ("PerColMax", S::PerColMax(cp), {
-            let v = cl.clone();
-            Box::new(move |_, c, x| x.max(v[c]))
-        }),
-        ("PerColAdd", S::PerColAdd(cp), {
-            let v = cl.clone();
-            Box::new(move |_, c, x| x + v[c])
-        }),
-        ("PerColMul", S::PerColMul(cp), {
-            let v = cl.clone();
-            Box::new(move |_, c, x| x * v[c])
-        }),
-        ("PerColSub", S::PerColSub(cp), {
-            let v = cl.clone();
-            Box::new(move |_, c, x| v[c] - x)
-        }),
-        ("PerColSubF", S::PerColSubF(cp), {
-            let v = cl.clone();
-            Box::new(move |_, c, x| x - v[c])
-        }),
-        ("AddRowColProducts", S::AddRowColProducts(rp, cp), {
-            let (v, w) = (rw.clone(), cl.clone());
-            Box::new(move |r, c, x| x + v[r] * w[c])
-        }),
-        (
-            "AddUnicast",
-            S::AddUnicast(OutputStoreKer { ptr: ot, row_byte_stride: 32, col_byte_stride: 4, item_size: 4 }),
-            {
-                let v = ov.clone();
-                Box::new(move |r, c, x| x + v[r * 8 + c])
-            },
-        ),
-        ("AddUnicast transposed", S::AddUnicast(unicast_t), {
-            let v = ov.clone();
-            Box::new(move |r, c, x| x + v[c * 4 + r])
-        }),
-        (
-            "RoundingShiftRight",
-            S::RoundingShiftRight(2, tract_linalg::mmm::RoundingPolicy::Even),
-            Box::new(|_, _, x| x / 4.0),
-        ),
-        ("ShiftLeft", S::ShiftLeft(3), Box::new(|_, _, x| x * 8.0)),
-        ("LoadTile", S::LoadTile(std::ptr::null(), tile_rm.as_ptr()), {
-            let v = tl.clone();
-            Box::new(move |r, c, _| v[r * 8 + c])
-        }),
+        ("none", S::Done, |_, _, _, x| x),
+        ("ScalarMin", S::ScalarMin(SC), |_, _, _, x| x.min(SC)),
+        ("ScalarMax", S::ScalarMax(SC), |_, _, _, x| x.max(SC)),
+        ("ScalarAdd", S::ScalarAdd(SC), |_, _, _, x| x + SC),
+        ("ScalarMul", S::ScalarMul(SC), |_, _, _, x| x * SC),
+        ("ScalarSub", S::ScalarSub(SC), |_, _, _, x| SC - x),
+        ("ScalarSubF", S::ScalarSubF(SC), |_, _, _, x| x - SC),
+        ("LeakyRelu", S::LeakyRelu(SC), |_, _, _, x| if x > 0.0 { x } else { SC * x }),
+        ("PerRowMin", S::PerRowMin(rp), |d, r, _, x| x.min(d.rows[r])),
+        ("PerRowMax", S::PerRowMax(rp), |d, r, _, x| x.max(d.rows[r])),
+        ("PerRowAdd", S::PerRowAdd(rp), |d, r, _, x| x + d.rows[r]),
+        ("PerRowMul", S::PerRowMul(rp), |d, r, _, x| x * d.rows[r]),
+        ("PerRowSub", S::PerRowSub(rp), |d, r, _, x| d.rows[r] - x),
+        ("PerRowSubF", S::PerRowSubF(rp), |d, r, _, x| x - d.rows[r]),
+        ("PerColMin", S::PerColMin(cp), |d, _, c, x| x.min(d.cols[c])),
+        ("PerColMax", S::PerColMax(cp), |d, _, c, x| x.max(d.cols[c])),
+        ("PerColAdd", S::PerColAdd(cp), |d, _, c, x| x + d.cols[c]),
+        ("PerColMul", S::PerColMul(cp), |d, _, c, x| x * d.cols[c]),
+        ("PerColSub", S::PerColSub(cp), |d, _, c, x| d.cols[c] - x),
+        ("PerColSubF", S::PerColSubF(cp), |d, _, c, x| x - d.cols[c]),
+        ("AddRowColProducts", S::AddRowColProducts(rp, cp), |d, r, c, x| x + d.rows[r] * d.cols[c]),
+        ("AddUnicast", S::AddUnicast(tile(ot, false)), |d, r, c, x| x + d.other[r * 8 + c]),
+        ("AddUnicast transposed", S::AddUnicast(tile(ot, true)), |d, r, c, x| x + d.other[c * 4 + r]),
+        ("RoundingShiftRight", S::RoundingShiftRight(2, tract_linalg::mmm::RoundingPolicy::Even), |_, _, _, x| x / 4.0),
+        ("ShiftLeft", S::ShiftLeft(3), |_, _, _, x| x * 8.0),
+        ("LoadTile", S::LoadTile(std::ptr::null(), tile_rm.as_ptr()), |d, r, c, _| d.tile[r * 8 + c]),
     ];
     let kernel = &*xray_reader::engine::wasm_gemm::F32_4X8;
     for (name, op, model) in &cases {
         for transposed in [false, true] {
             let mut out = vec![f32::NAN; 32];
-            let store = if transposed {
-                OutputStoreKer {
-                    ptr: out.as_mut_ptr() as *mut u8,
-                    row_byte_stride: 4,
-                    col_byte_stride: 16,
-                    item_size: 4,
-                }
-            } else {
-                OutputStoreKer {
-                    ptr: out.as_mut_ptr() as *mut u8,
-                    row_byte_stride: 32,
-                    col_byte_stride: 4,
-                    item_size: 4,
-                }
-            };
+            let store = tile(out.as_mut_ptr() as *mut u8, transposed);
             let mut spec = vec![
                 S::Clear,
                 S::AddMatMul { k: K, pa: a.as_ptr() as *const u8, pb: b.as_ptr() as *const u8, packing: 0 },
@@ -304,7 +246,7 @@ fn the_gemm_kernel_matches_a_scalar_model_of_each_fused_operation() {
             for r in 0..4 {
                 for c in 0..8 {
                     let got = if transposed { out[c * 4 + r] } else { out[r * 8 + c] };
-                    let want = model(r, c, product[r][c]);
+                    let want = model(&data, r, c, product[r][c]);
                     assert!(
                         (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
                         "{name} (transposed {transposed}) [{r}][{c}]: {got} vs {want}"
