@@ -6,6 +6,10 @@ the training run and the fixture/validation generators are reproducible from one
 import cv2
 import numpy as np
 
+# Names of effects to leave out ("border", "cast", "exposure", "glare", "moire", "vignette", "blur", "noise",
+# "jpeg", "jitter"): for photo_ablation.py only; empty (everything applied) everywhere else.
+DISABLED = set()
+
 
 def _background(rng, h, w):
     """A room/lightbox/desk background: a colour gradient with texture."""
@@ -23,7 +27,7 @@ def _background(rng, h, w):
 def _film_with_border(rng, grey):
     """The film as it sits on a lightbox: optional clear (bright) or dark margin around the exposed area."""
     h, w = grey.shape
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and "border" not in DISABLED:
         m = int(rng.uniform(0.01, 0.06) * max(h, w))
         value = rng.uniform(200, 255) if rng.random() < 0.6 else rng.uniform(0, 40)
         out = np.full((h + 2 * m, w + 2 * m), value, np.float32)
@@ -68,6 +72,8 @@ def photograph(rng, grey, out_size=None):
     bg = _background(rng, H, W)
     # the film transmits the lightbox: a colour cast multiplies the film's grey
     cast = rng.uniform(0.8, 1.0, 3) if rng.random() < 0.7 else np.ones(3)
+    if "cast" in DISABLED:
+        cast = np.ones(3)
     film_rgb = film[..., None] * cast[None, None, :]
     warped = cv2.warpPerspective(film_rgb.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.ones((fh, fw), np.float32), M, (W, H), flags=cv2.INTER_LINEAR)[..., None]
@@ -84,28 +90,30 @@ def degrade(rng, img, photo=False):
         img = img[..., None].repeat(3, 2)
     H, W = img.shape[:2]
     # exposure / gamma / contrast
-    img = 255.0 * (np.clip(img / 255.0, 0, 1) ** rng.uniform(0.7, 1.4))
-    img = (img - 128) * rng.uniform(0.75, 1.2) + 128 + rng.uniform(-25, 25)
-    if photo or rng.random() < 0.3:
+    gamma, contrast, offset = rng.uniform(0.7, 1.4), rng.uniform(0.75, 1.2), rng.uniform(-25, 25)
+    if "exposure" not in DISABLED:
+        img = 255.0 * (np.clip(img / 255.0, 0, 1) ** gamma)
+        img = (img - 128) * contrast + 128 + offset
+    if (photo or rng.random() < 0.3) and "glare" not in DISABLED:
         # glare: one or two bright soft blobs
         for _ in range(rng.integers(0, 3)):
             yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
             cx, cy = rng.uniform(0, W), rng.uniform(0, H)
             s = rng.uniform(0.05, 0.25) * max(H, W)
             img += rng.uniform(30, 140) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))[..., None]
-    if rng.random() < (0.35 if photo else 0.1):
+    if rng.random() < (0.35 if photo else 0.1) and "moire" not in DISABLED:
         # moire: interference of two fine gratings (photographing a monitor or a printed halftone)
         yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
         f1, f2 = rng.uniform(0.3, 1.2), rng.uniform(0.3, 1.2)
         a1, a2 = rng.uniform(0, np.pi, 2)
         g = np.sin(f1 * (xx * np.cos(a1) + yy * np.sin(a1))) * np.sin(f2 * (xx * np.cos(a2) + yy * np.sin(a2)))
         img *= (1 + rng.uniform(0.03, 0.12) * g)[..., None]
-    if photo and rng.random() < 0.6:
+    if photo and rng.random() < 0.6 and "vignette" not in DISABLED:
         # vignetting
         yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
         r2 = ((xx - W / 2) / W) ** 2 + ((yy - H / 2) / H) ** 2
         img *= (1 - rng.uniform(0.1, 0.5) * r2)[..., None]
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and "blur" not in DISABLED:
         if rng.random() < 0.7:
             img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.6))
         else:  # motion blur
@@ -115,10 +123,10 @@ def degrade(rng, img, photo=False):
             rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
             kern = cv2.warpAffine(kern, rot, (k, k))
             img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1e-6))
-    if rng.random() < 0.7:
+    if rng.random() < 0.7 and "noise" not in DISABLED:
         img += rng.normal(0, rng.uniform(1, 10), img.shape[:2])[..., None]
     img = np.clip(img, 0, 255).astype(np.uint8)
-    if rng.random() < 0.8:
+    if rng.random() < 0.8 and "jpeg" not in DISABLED:
         q = int(rng.integers(30, 95))
         ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
         img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
@@ -129,6 +137,8 @@ def flatten(rng, photo, quad, out_hw, jitter=0.03):
     """What an imperfect film detector gives back: the quad warped to a rectangle with corner error."""
     W = max(np.linalg.norm(quad[1] - quad[0]), 1)
     H = max(np.linalg.norm(quad[3] - quad[0]), 1)
+    if "jitter" in DISABLED:
+        jitter = 0.0
     q = quad + rng.uniform(-jitter, jitter, (4, 2)).astype(np.float32) * np.array([W, H], np.float32)
     oh, ow = out_hw
     dst = np.array([[0, 0], [ow - 1, 0], [ow - 1, oh - 1], [0, oh - 1]], np.float32)

@@ -23,12 +23,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
     ap.add_argument("--build", default="models/build")
+    ap.add_argument("--out", default=None, help="where model_q.pt goes (default: --build)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--per-epoch", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=4321)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--consistency", type=float, default=0.0,
+                    help="photo-consistency weight: > 0 trains on (scan, photo) pairs of each film, batch/2 pairs "
+                         "per step, pulling the photo's logit towards the scan's")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -62,18 +66,29 @@ def main():
     report("quantized, before fine-tuning")
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    ds = train.TrainSet(images, labels, sources, args.per_epoch, args.seed)
-    steps = args.epochs * (args.per_epoch // args.batch)
+    pairs = args.consistency > 0
+    batch = args.batch // 2 if pairs else args.batch
+    per_epoch = args.per_epoch // 2 if pairs else args.per_epoch
+    ds = (train.PairSet if pairs else train.TrainSet)(images, labels, sources, per_epoch, args.seed)
+    steps = args.epochs * (per_epoch // batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for epoch in range(args.epochs):
         ds.epoch = epoch
-        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=1, drop_last=True)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=1, drop_last=True)
         model.eval()  # BatchNorm keeps its statistics; dropout-free network, so eval() only freezes BN
         te = time.time()
-        loss = train.train_epoch(model, loader, opt, sched, epoch)
+        if pairs:
+            loss = train.train_epoch_pairs(model, loader, opt, sched, epoch, args.consistency)
+        else:
+            loss = train.train_epoch(model, loader, opt, sched, epoch)
         report(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} ({time.time() - te:.0f}s)")
     net.remove_fake_quant(model)
-    torch.save(model.state_dict(), os.path.join(args.build, "model_q.pt"))
+    out = args.out or args.build
+    os.makedirs(out, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(out, "model_q.pt"))
+    if out != args.build:  # localisation.py and photo_ablation.py read the architecture beside the checkpoint
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(config, f)
     print(f"quantization-aware fine-tuning done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 

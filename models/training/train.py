@@ -17,12 +17,14 @@ import photo_sim
 SIZE = 224
 
 
-def augment(rng, grey):
-    """One training view of a film: a simulated phone photo (flattened with corner error) or a scan."""
+def augment(rng, grey, photo=None):
+    """One training view of a film: a simulated phone photo (flattened with corner error) or a scan.
+    `photo` True/False forces the kind (a photo then is always the flattened film); None draws it."""
     r = rng.random()
-    if r < 0.45:
+    drawn = photo is None
+    if (r < 0.45) if drawn else photo:
         photo, quad = photo_sim.photograph(rng, grey)
-        if rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
+        if drawn and rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
             g = photo_sim.to_grey(photo)
         else:
             h, w = grey.shape
@@ -71,6 +73,56 @@ class TrainSet(torch.utils.data.Dataset):
             inv = 1
             x = 1.0 - x
         return (torch.from_numpy(np.ascontiguousarray(x))[None], float(self.labels[j]), rot, float(inv))
+
+
+class PairSet(TrainSet):
+    """Balanced draw as TrainSet, two views per film: a scan (rotated or inverted as in TrainSet, for those
+    heads) and a simulated phone photo of the same film, upright, for the photo-consistency loss."""
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        cell = self.cells[rng.integers(4)]
+        j = cell[rng.integers(len(cell))]
+        scan = augment(rng, self.images[j], photo=False)
+        photo = augment(rng, self.images[j], photo=True)
+        rot, inv = 0, 0
+        if rng.random() < 0.3:
+            rot = int(rng.integers(1, 4))
+            scan = np.rot90(scan, -rot)
+        if rng.random() < 0.2:
+            inv = 1
+            scan = 1.0 - scan
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a))[None]
+        return t(scan), t(photo), float(self.labels[j]), rot, float(inv)
+
+
+def train_epoch_pairs(model, loader, opt, sched, epoch, consistency):
+    """train_epoch on PairSet batches: the finding loss on both views (the scan's only when it is upright
+    and not inverted), plus `consistency` x the squared difference between the photo's logit and the (detached)
+    scan's logit, so a phone photo of a film reads like the film."""
+    te, tot, n = time.time(), 0.0, 0
+    for step, (scan, photo, y, rot, inv) in enumerate(loader):
+        b = scan.shape[0]
+        x = torch.cat([scan, photo]).float().contiguous(memory_format=torch.channels_last)
+        logits, _, orient, inv_logit, _ = model.raw(x)
+        ls, lp = logits[:b, 0], logits[b:, 0]
+        canonical = (rot == 0) & (inv == 0)
+        y = y.float()
+        loss = F.binary_cross_entropy_with_logits(lp, y)
+        if canonical.any():
+            loss = loss + F.binary_cross_entropy_with_logits(ls[canonical], y[canonical])
+            loss = loss + consistency * ((lp[canonical] - ls[canonical].detach()) ** 2).mean()
+        loss = loss + 0.3 * F.cross_entropy(orient[:b], rot) + \
+            0.3 * F.binary_cross_entropy_with_logits(inv_logit[:b, 0], inv.float())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        tot, n = tot + loss.item(), n + 1
+        if step % 25 == 0:
+            print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
+                  f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
+    return tot / n
 
 
 def train_epoch(model, loader, opt, sched, epoch):
