@@ -55,7 +55,24 @@ def percentile_normalise(grey, low=1.0, high=99.0):
     return np.clip((g - lo) / (hi - lo), 0, 1)
 
 
+# Experiment (session 7, not in the shipped model or the reader): local contrast equalisation (CLAHE, clip
+# 2.0, 8x8 tiles) after the percentile mapping, against glare, vignetting and exposure gradients in photos.
+# Set from a checkpoint's config.json by configure(); off by default.
+CLAHE = False
+
+
+def configure(config):
+    """Match the preprocessing to a checkpoint's config.json (train.py --clahe)."""
+    global CLAHE
+    CLAHE = bool(config.get("clahe", False))
+
+
 def to_input(grey, size=224):
-    """grey uint8/float (any size) -> float32 [size, size] in [0, 1], exactly the reader's preprocessing."""
+    """grey uint8/float (any size) -> float32 [size, size] in [0, 1], exactly the reader's preprocessing
+    (plus CLAHE when the experiment is on)."""
     g = cv2.resize(grey.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    return percentile_normalise(g).astype(np.float32)
+    x = percentile_normalise(g)
+    if CLAHE:
+        u = np.round(x * 255).astype(np.uint8)
+        x = percentile_normalise(cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(u))
+    return x.astype(np.float32)

@@ -212,6 +212,8 @@ def main():
 
     with open(os.path.join(args.build, "config.json")) as f:
         config = json.load(f)
+    if config.get("clahe"):
+        raise SystemExit("this checkpoint was trained with CLAHE (train.py --clahe), which the reader does not do")
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
     model.load_state_dict(torch.load(os.path.join(args.build, args.checkpoint), map_location="cpu"))
     model.eval()

@@ -21,6 +21,7 @@ import net
 def torch_runner(checkpoint):
     with open(os.path.join(os.path.dirname(checkpoint), "config.json")) as f:
         config = json.load(f)
+    data.configure(config)
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
     model.load_state_dict(torch.load(checkpoint, map_location="cpu"))
     model.eval()

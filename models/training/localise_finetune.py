@@ -113,6 +113,7 @@ def main():
     torch.set_num_threads(2)
     with open(os.path.join(os.path.dirname(args.init), "config.json")) as f:
         config = json.load(f)
+    data.configure(config)
     config["localise_finetune"] = vars(args)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f)

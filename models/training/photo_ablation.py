@@ -6,7 +6,8 @@ checkpoint, the NIH validation photos again with one photographic effect at a ti
 Usage (from the repository root; seconds per checkpoint plus ~1 min per photo set on 2 cores):
   PYTHONPATH=models/training python models/training/photo_ablation.py --data ../shared/data \
       --checkpoint models/build/model_q.pt [--checkpoint OTHER] [--flip] [--effects]
-A model_q.pt checkpoint is evaluated with its weights quantized as the export quantizes them.
+A model_q.pt checkpoint is evaluated with its weights quantized as the export quantizes them, and each
+checkpoint with the preprocessing its config.json names (train.py --clahe).
 """
 import argparse
 import json
@@ -25,13 +26,14 @@ EFFECTS = ["border", "cast", "exposure", "glare", "moire", "vignette", "blur", "
 
 
 def load(checkpoint):
+    """The model, with its weights quantized if it is a model_q.pt, and its config.json (preprocessing)."""
     with open(os.path.join(os.path.dirname(checkpoint), "config.json")) as f:
         config = json.load(f)
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
     model.load_state_dict(torch.load(checkpoint, map_location="cpu"))
     if os.path.basename(checkpoint).startswith("model_q"):
         net.add_fake_quant(model)
-    return model.eval()
+    return model.eval(), config
 
 
 def logits(model, xs, flip=False):
@@ -56,33 +58,33 @@ def main():
     greys = [data.read_grey(r["path"]) for r in val]
     y = np.array([r["label"] for r in val])
     src = np.array([r["source"] for r in val])
-    originals = [data.to_input(g, export.SIZE) for g in greys]
-
-    def photos(indices):
-        return [data.to_input(export.photo_view((args.seed, 7, i), greys[i]), export.SIZE) for i in indices]
-
-    all_photos = photos(range(len(val)))
-    models = [load(c) for c in args.checkpoint]
-    for c, model in zip(args.checkpoint, models):
+    photo_films = [export.photo_view((args.seed, 7, i), g) for i, g in enumerate(greys)]
+    inputs = lambda films: [data.to_input(g, export.SIZE) for g in films]
+    for n, c in enumerate(args.checkpoint):
+        model, config = load(c)
+        data.configure(config)
+        originals, photos = inputs(greys), inputs(photo_films)
         views = [("", False)] + ([(" (flip-averaged)", True)] if args.flip else [])
         for tag, flip in views:
-            lo, lp = logits(model, originals), logits(model, all_photos)
+            lo, lp = logits(model, originals), logits(model, photos)
             if flip:
-                lo, lp = (lo + logits(model, originals, True)) / 2, (lp + logits(model, all_photos, True)) / 2
+                lo, lp = (lo + logits(model, originals, True)) / 2, (lp + logits(model, photos, True)) / 2
             cells = []
             for s in ("kermany", "nih"):
                 k = src == s
                 a, b = roc_auc_score(y[k], lo[k]), roc_auc_score(y[k], lp[k])
                 cells.append(f"{s} originals {a:.4f} photos {b:.4f} drop {a - b:.4f}")
             print(f"{c}{tag}: " + " | ".join(cells), flush=True)
-    if args.effects:
-        nih = np.flatnonzero(src == "nih")
-        base = roc_auc_score(y[nih], logits(models[0], [originals[i] for i in nih]))
-        for off in [[]] + [[e] for e in EFFECTS] + [EFFECTS]:
-            photo_sim.DISABLED = set(off)
-            a = roc_auc_score(y[nih], logits(models[0], photos(nih)))
-            print(f"NIH photos without {'+'.join(off) or 'nothing'}: AUROC {a:.4f} drop {base - a:.4f}", flush=True)
-        photo_sim.DISABLED = set()
+        if args.effects and n == 0:
+            nih = np.flatnonzero(src == "nih")
+            base = roc_auc_score(y[nih], logits(model, [originals[i] for i in nih]))
+            for off in [[]] + [[e] for e in EFFECTS] + [EFFECTS]:
+                photo_sim.DISABLED = set(off)
+                without = inputs([export.photo_view((args.seed, 7, i), greys[i]) for i in nih])
+                a = roc_auc_score(y[nih], logits(model, without))
+                print(f"NIH photos without {'+'.join(off) or 'nothing'}: AUROC {a:.4f} drop {base - a:.4f}",
+                      flush=True)
+            photo_sim.DISABLED = set()
 
 
 if __name__ == "__main__":
