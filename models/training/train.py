@@ -17,12 +17,12 @@ import photo_sim
 SIZE = 224
 
 
-def augment(rng, grey, photo=None):
+def augment(rng, grey, as_photo=None):
     """One training view of a film: a simulated phone photo (flattened with corner error) or a scan.
-    `photo` True/False forces the kind (a photo then is always the flattened film); None draws it."""
+    `as_photo` True/False forces the kind (a photo then is always the flattened film); None draws it."""
     r = rng.random()
-    drawn = photo is None
-    if (r < 0.45) if drawn else photo:
+    drawn = as_photo is None
+    if (r < 0.45) if drawn else as_photo:
         photo, quad = photo_sim.photograph(rng, grey)
         if drawn and rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
             g = photo_sim.to_grey(photo)
@@ -83,8 +83,8 @@ class PairSet(TrainSet):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         cell = self.cells[rng.integers(4)]
         j = cell[rng.integers(len(cell))]
-        scan = augment(rng, self.images[j], photo=False)
-        photo = augment(rng, self.images[j], photo=True)
+        scan = augment(rng, self.images[j], as_photo=False)
+        photo = augment(rng, self.images[j], as_photo=True)
         rot, inv = 0, 0
         if rng.random() < 0.3:
             rot = int(rng.integers(1, 4))
