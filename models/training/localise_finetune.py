@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 import data
 import net
+import photo_sim
 import train
 
 SIZE = train.SIZE
@@ -39,8 +40,8 @@ def mediastinum_mask(h, w):
 
 
 def augment_with_mask(rng, grey):
-    """train.augment, with the mediastinum mask carried through the geometry (None when unknown)."""
-    import photo_sim
+    """train.augment, with the mediastinum mask carried through the geometry (None when unknown); same random
+    draws in the same order, so --topk/--puzzle runs see the same images as train.augment would give."""
     h, w = grey.shape
     mask = mediastinum_mask(h, w)
     r = rng.random()

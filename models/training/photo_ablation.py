@@ -3,7 +3,8 @@ detector): validation originals against export.py's simulated photos (same seeds
 corner error) for one or more checkpoints, optionally with horizontal-flip averaging, and, for the first
 checkpoint, the NIH validation photos again with one photographic effect at a time left out.
 
-Usage (from the repository root; seconds per checkpoint plus ~1 min per photo set on 2 cores):
+Usage (from the repository root; on 2 cores ~4 min for the photos, ~1 min per checkpoint, twice that with
+--flip, ~9 min for --effects):
   PYTHONPATH=models/training python models/training/photo_ablation.py --data ../shared/data \
       --checkpoint models/build/model_q.pt [--checkpoint OTHER] [--flip] [--effects]
 A model_q.pt checkpoint is evaluated with its weights quantized as the export quantizes them, and each
