@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: decode -> film -> preprocess -> engine -> quality & regions -> report.
 
+pub mod clahe;
 pub mod decode;
 pub mod engine;
 pub mod error;
