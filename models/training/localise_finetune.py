@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
 import data
 import net
@@ -123,26 +122,45 @@ def main():
     model = model.to(memory_format=torch.channels_last)
 
     t0 = time.time()
-    recs = data.load_records(args.data)
-    tr = [r for r in recs if not r["val"]]
-    val = [r for r in recs if r["val"]]
-    images = [data.read_grey(r["path"]) for r in tr]
-    labels = np.array([r["label"] for r in tr])
-    sources = np.array([0 if r["source"] == "kermany" else 1 for r in tr])
-    val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
-    val_y = np.array([r["label"] for r in val])
-    val_s = np.array([r["source"] for r in val])
-    print(f"loaded {len(tr)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
-
-    frozen = [model.backbone._conv_stem, model.backbone._bn0] + list(model.backbone._blocks[:3])
-    for m in frozen:
-        for p in m.parameters():
-            p.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
+    images, labels, sources, val_x, val_y, val_s = train.load_split(args.data)
+    frozen, params = train.freeze_early_layers(model)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     ds = MaskedSet(images, labels, sources, args.per_epoch, args.seed)
     steps = args.epochs * (args.per_epoch // args.batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+
+    def batch_loss(model, batch):
+        """train.canonical_loss with its weight --mean-weight, plus the CAM terms the flags turn on."""
+        x, y, rot, inv, mask, known = batch
+        x = x.float().contiguous(memory_format=torch.channels_last)
+        logits, cam, orient, inv_logit, _ = model.raw(x)
+        ok = (rot == 0) & (inv == 0)
+        yy = y[ok].float()
+        loss = 0.3 * F.cross_entropy(orient, rot) + \
+            0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
+        if ok.any():
+            loss = loss + args.mean_weight * F.binary_cross_entropy_with_logits(logits[ok, 0], yy)
+            if args.topk:
+                cells = cam[ok, 0].flatten(1)
+                top = cells.topk(args.k, dim=1).values.mean(1)
+                loss = loss + args.topk * F.binary_cross_entropy_with_logits(top, yy)
+            if args.puzzle:
+                xo = x[ok]
+                b, _, H, W = xo.shape
+                tiles = xo.reshape(b, 1, 2, H // 2, 2, W // 2).permute(0, 2, 4, 1, 3, 5) \
+                    .reshape(b * 4, 1, H // 2, W // 2).contiguous(memory_format=torch.channels_last)
+                _, tcam, _, _, _ = model.raw(tiles)
+                th, tw = tcam.shape[2:]
+                stitched = tcam.reshape(b, 2, 2, 1, th, tw).permute(0, 3, 1, 4, 2, 5).reshape(b, 1, 2 * th, 2 * tw)
+                loss = loss + F.binary_cross_entropy_with_logits(stitched.mean((1, 2, 3)), yy)
+                loss = loss + args.puzzle * (cam[ok] - stitched).abs().mean()
+            if args.prior:
+                h, w = cam.shape[2:]
+                m = F.adaptive_avg_pool2d(mask[ok].float(), (h, w))[:, 0] * known[ok].float()[:, None, None]
+                pos = F.relu(cam[ok, 0]) ** 2
+                loss = loss + args.prior * (pos * m).sum() / m.sum().clamp_min(1.0)
+        return loss
+
     for epoch in range(args.epochs):
         ds.epoch = epoch
         loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=1, drop_last=True)
@@ -151,47 +169,10 @@ def main():
             m.eval()
         if args.puzzle:
             model.eval()
-        te, tot, n = time.time(), 0.0, 0
-        for step, (x, y, rot, inv, mask, known) in enumerate(loader):
-            x = x.float().contiguous(memory_format=torch.channels_last)
-            logits, cam, orient, inv_logit, _ = model.raw(x)
-            ok = (rot == 0) & (inv == 0)
-            yy = y[ok].float()
-            loss = 0.3 * F.cross_entropy(orient, rot) + \
-                0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
-            if ok.any():
-                loss = loss + args.mean_weight * F.binary_cross_entropy_with_logits(logits[ok, 0], yy)
-                if args.topk:
-                    cells = cam[ok, 0].flatten(1)
-                    top = cells.topk(args.k, dim=1).values.mean(1)
-                    loss = loss + args.topk * F.binary_cross_entropy_with_logits(top, yy)
-                if args.puzzle:
-                    xo = x[ok]
-                    b, _, H, W = xo.shape
-                    tiles = xo.reshape(b, 1, 2, H // 2, 2, W // 2).permute(0, 2, 4, 1, 3, 5) \
-                        .reshape(b * 4, 1, H // 2, W // 2).contiguous(memory_format=torch.channels_last)
-                    _, tcam, _, _, _ = model.raw(tiles)
-                    th, tw = tcam.shape[2:]
-                    stitched = tcam.reshape(b, 2, 2, 1, th, tw).permute(0, 3, 1, 4, 2, 5).reshape(b, 1, 2 * th, 2 * tw)
-                    loss = loss + F.binary_cross_entropy_with_logits(stitched.mean((1, 2, 3)), yy)
-                    loss = loss + args.puzzle * (cam[ok] - stitched).abs().mean()
-                if args.prior:
-                    h, w = cam.shape[2:]
-                    m = F.adaptive_avg_pool2d(mask[ok].float(), (h, w))[:, 0] * known[ok].float()[:, None, None]
-                    pos = F.relu(cam[ok, 0]) ** 2
-                    loss = loss + args.prior * (pos * m).sum() / m.sum().clamp_min(1.0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot, n = tot + loss.item(), n + 1
-            if step % 25 == 0:
-                print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
-                      f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
-        p, o, iv = train.evaluate(model, val_x)
-        msg = [f"{s} AUROC {roc_auc_score(val_y[val_s == s], p[val_s == s]):.4f}" for s in ("kermany", "nih")]
-        print(f"epoch {epoch + 1}/{args.epochs} loss {tot / n:.4f} | " + " | ".join(msg) +
-              f" | upright {np.mean(o.argmax(1) == 0):.3f} | {time.time() - te:.0f}s", flush=True)
+        te = time.time()
+        loss = train.train_epoch(model, loader, opt, sched, epoch, batch_loss)
+        summary = train.validation_summary(model, val_x, val_y, val_s)
+        print(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} | {summary} | {time.time() - te:.0f}s", flush=True)
         torch.save(model.state_dict(), os.path.join(args.out, "model.pt"))
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 

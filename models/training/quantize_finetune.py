@@ -8,9 +8,7 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 import data
 import net
@@ -44,22 +42,10 @@ def main():
     model.load_state_dict(torch.load(os.path.join(args.build, "model.pt"), map_location="cpu"))
 
     t0 = time.time()
-    recs = data.load_records(args.data)
-    tr = [r for r in recs if not r["val"]]
-    val = [r for r in recs if r["val"]]
-    images = [data.read_grey(r["path"]) for r in tr]
-    labels = np.array([r["label"] for r in tr])
-    sources = np.array([0 if r["source"] == "kermany" else 1 for r in tr])
-    val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
-    val_y = np.array([r["label"] for r in val])
-    val_s = np.array([r["source"] for r in val])
-    print(f"loaded {len(tr)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
+    images, labels, sources, val_x, val_y, val_s = train.load_split(args.data)
 
     def report(tag):
-        p, o, iv = train.evaluate(model, val_x)
-        msg = [f"{s} AUROC {roc_auc_score(val_y[val_s == s], p[val_s == s]):.4f}" for s in ("kermany", "nih")]
-        print(f"{tag} | " + " | ".join(msg) + f" | upright {np.mean(o.argmax(1) == 0):.3f} "
-              f"| not-inverted {np.mean(iv < 0.5):.3f}", flush=True)
+        print(f"{tag} | " + train.validation_summary(model, val_x, val_y, val_s), flush=True)
 
     n = net.add_fake_quant(model)
     model = model.to(memory_format=torch.channels_last)
@@ -78,10 +64,8 @@ def main():
         loader = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=1, drop_last=True)
         model.eval()  # BatchNorm keeps its statistics; dropout-free network, so eval() only freezes BN
         te = time.time()
-        if pairs:
-            loss = train.train_epoch_pairs(model, loader, opt, sched, epoch, args.consistency)
-        else:
-            loss = train.train_epoch(model, loader, opt, sched, epoch)
+        loss = train.train_epoch(model, loader, opt, sched, epoch,
+                                 train.pair_loss(args.consistency) if pairs else train.canonical_loss)
         report(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} ({time.time() - te:.0f}s)")
     net.remove_fake_quant(model)
     out = args.out or args.build

@@ -96,12 +96,24 @@ class PairSet(TrainSet):
         return t(scan), t(photo), float(self.labels[j]), rot, float(inv)
 
 
-def train_epoch_pairs(model, loader, opt, sched, epoch, consistency):
-    """train_epoch on PairSet batches: the finding loss on both views (the scan's only when it is upright
-    and not inverted), plus `consistency` x the squared difference between the photo's logit and the (detached)
-    scan's logit, so a phone photo of a film reads like the film."""
-    te, tot, n = time.time(), 0.0, 0
-    for step, (scan, photo, y, rot, inv) in enumerate(loader):
+def canonical_loss(model, batch):
+    """TrainSet batch: the finding loss on upright, non-inverted samples; rotation and inversion heads on all."""
+    x, y, rot, inv = batch
+    x = x.float().contiguous(memory_format=torch.channels_last)
+    logits, _, orient, inv_logit, _ = model.raw(x)
+    canonical = (rot == 0) & (inv == 0)
+    loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
+        if canonical.any() else logits.sum() * 0
+    return loss_f + 0.3 * F.cross_entropy(orient, rot) + \
+        0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
+
+
+def pair_loss(consistency):
+    """PairSet batch loss: the finding loss on both views (the scan's only when it is upright and not
+    inverted), plus `consistency` x the squared difference between the photo's logit and the (detached)
+    scan's logit, so a phone photo of a film reads like the film; heads on the scans."""
+    def loss_of(model, batch):
+        scan, photo, y, rot, inv = batch
         b = scan.shape[0]
         x = torch.cat([scan, photo]).float().contiguous(memory_format=torch.channels_last)
         logits, _, orient, inv_logit, _ = model.raw(x)
@@ -112,31 +124,17 @@ def train_epoch_pairs(model, loader, opt, sched, epoch, consistency):
         if canonical.any():
             loss = loss + F.binary_cross_entropy_with_logits(ls[canonical], y[canonical])
             loss = loss + consistency * ((lp[canonical] - ls[canonical].detach()) ** 2).mean()
-        loss = loss + 0.3 * F.cross_entropy(orient[:b], rot) + \
+        return loss + 0.3 * F.cross_entropy(orient[:b], rot) + \
             0.3 * F.binary_cross_entropy_with_logits(inv_logit[:b, 0], inv.float())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        tot, n = tot + loss.item(), n + 1
-        if step % 25 == 0:
-            print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
-                  f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
-    return tot / n
+    return loss_of
 
 
-def train_epoch(model, loader, opt, sched, epoch):
-    """One pass over `loader` (finding loss on upright, non-inverted samples; rotation and inversion heads on
-    all), printing progress; returns the mean loss. The caller sets train/eval modes."""
+def train_epoch(model, loader, opt, sched, epoch, batch_loss=canonical_loss):
+    """One pass over `loader`, minimising `batch_loss(model, batch)`, printing progress; returns the mean
+    loss. The caller sets train/eval modes."""
     te, tot, n = time.time(), 0.0, 0
-    for step, (x, y, rot, inv) in enumerate(loader):
-        x = x.float().contiguous(memory_format=torch.channels_last)
-        logits, _, orient, inv_logit, _ = model.raw(x)
-        canonical = (rot == 0) & (inv == 0)
-        loss_f = F.binary_cross_entropy_with_logits(logits[canonical, 0], y[canonical].float()) \
-            if canonical.any() else logits.sum() * 0
-        loss = loss_f + 0.3 * F.cross_entropy(orient, rot) + \
-            0.3 * F.binary_cross_entropy_with_logits(inv_logit[:, 0], inv.float())
+    for step, batch in enumerate(loader):
+        loss = batch_loss(model, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -146,6 +144,40 @@ def train_epoch(model, loader, opt, sched, epoch):
             print(f"  epoch {epoch + 1} step {step}/{len(loader)} loss {tot / n:.4f} "
                   f"({(time.time() - te) / (step + 1):.2f}s/step)", flush=True)
     return tot / n
+
+
+def freeze_early_layers(model):
+    """Freeze the stem and the first two stages (generic edges/textures at 112 and 56 px; halves the backward
+    cost); returns those modules, which the caller keeps in eval mode, and the parameters left to train."""
+    frozen = [model.backbone._conv_stem, model.backbone._bn0] + list(model.backbone._blocks[:3])
+    for m in frozen:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    return frozen, [p for p in model.parameters() if p.requires_grad]
+
+
+def load_split(data_dir):
+    """The patient-level split: training films (grey images, labels, sources 0 Kermany / 1 NIH) and the
+    validation inputs (preprocessed, labels, source names); prints the counts."""
+    t0 = time.time()
+    recs = data.load_records(data_dir)
+    train = [r for r in recs if not r["val"]]
+    val = [r for r in recs if r["val"]]
+    images = [data.read_grey(r["path"]) for r in train]
+    labels = np.array([r["label"] for r in train])
+    sources = np.array([0 if r["source"] == "kermany" else 1 for r in train])
+    val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
+    val_y = np.array([r["label"] for r in val])
+    val_s = np.array([r["source"] for r in val])
+    print(f"loaded {len(train)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
+    return images, labels, sources, val_x, val_y, val_s
+
+
+def validation_summary(model, val_x, val_y, val_s):
+    """AUROC per source and the heads' accuracy on the validation films, as one progress line."""
+    p, o, iv = evaluate(model, val_x)
+    msg = [f"{s} AUROC {roc_auc_score(val_y[val_s == s], p[val_s == s]):.4f}" for s in ("kermany", "nih")]
+    return " | ".join(msg) + f" | upright {np.mean(o.argmax(1) == 0):.3f} | not-inverted {np.mean(iv < 0.5):.3f}"
 
 
 def evaluate(model, xs, batch=64):
@@ -183,27 +215,13 @@ def main():
     cv2.setNumThreads(1)
 
     t0 = time.time()
-    recs = data.load_records(args.data)
-    train = [r for r in recs if not r["val"]]
-    val = [r for r in recs if r["val"]]
-    images = [data.read_grey(r["path"]) for r in train]
-    labels = np.array([r["label"] for r in train])
-    sources = np.array([0 if r["source"] == "kermany" else 1 for r in train])
-    val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
-    val_y = np.array([r["label"] for r in val])
-    val_s = np.array([r["source"] for r in val])
-    print(f"loaded {len(train)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
+    images, labels, sources, val_x, val_y, val_s = load_split(args.data)
 
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=args.output_stride)
     model = model.to(memory_format=torch.channels_last)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(vars(args), f)
-    # freeze the stem and the first two stages (generic edges/textures at 112 and 56 px): halves backward cost
-    frozen = [model.backbone._conv_stem, model.backbone._bn0] + list(model.backbone._blocks[:3])
-    for m in frozen:
-        for p in m.parameters():
-            p.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
+    frozen, params = freeze_early_layers(model)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     ds = TrainSet(images, labels, sources, args.per_epoch, args.seed)
     steps = args.epochs * (args.per_epoch // args.batch)
@@ -218,14 +236,8 @@ def main():
             m.eval()
         te = time.time()
         loss = train_epoch(model, loader, opt, sched, epoch)
-        p, o, iv = evaluate(model, val_x)
-        msg = []
-        for s in ("kermany", "nih"):
-            k = val_s == s
-            msg.append(f"{s} AUROC {roc_auc_score(val_y[k], p[k]):.4f}")
-        print(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} | " + " | ".join(msg) +
-              f" | upright {np.mean(o.argmax(1) == 0):.3f} | not-inverted {np.mean(iv < 0.5):.3f} "
-              f"| {time.time() - te:.0f}s", flush=True)
+        summary = validation_summary(model, val_x, val_y, val_s)
+        print(f"epoch {epoch + 1}/{args.epochs} loss {loss:.4f} | {summary} | {time.time() - te:.0f}s", flush=True)
         torch.save(model.state_dict(), os.path.join(args.out, "model.pt"))
     print(f"training done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
