@@ -1,7 +1,6 @@
 //! Contrast-limited adaptive histogram equalisation (CLAHE) of an 8-bit grey image, computed as OpenCV's
 //! `createCLAHE(clip, tiles).apply` computes it, so a model trained with OpenCV's CLAHE sees the same input
-//! here. Not in the reader's preprocessing yet: model 1.1.0 was trained without it; the CLAHE experiment
-//! of issue #2 (models/MODEL_CARD.md) is what would use it.
+//! here. The preprocessing applies it when the manifest's `input.clahe` asks for it (src/preprocess.rs).
 //!
 //! Per tile: a 256-bin histogram, clipped at `clip × tile area / 256` with the excess spread evenly (the
 //! remainder one count at a time at a regular stride), its cumulative sum scaled to 0..255 as the tile's

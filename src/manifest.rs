@@ -33,6 +33,19 @@ pub struct InputSpec {
     /// Percentiles of the film's grey values mapped to 0 and 1 (then clipped).
     pub percentile_low: f32,
     pub percentile_high: f32,
+    /// Local contrast equalisation after the percentile mapping, when the model was trained with it;
+    /// absent means none (models up to 1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clahe: Option<ClaheSpec>,
+}
+
+/// CLAHE as OpenCV's `createCLAHE(clip_limit, tiles).apply` on the 8-bit rounding of the percentile-mapped
+/// input, followed by the percentile mapping again (models/training/data.py `to_input`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClaheSpec {
+    pub clip_limit: f32,
+    /// Tile grid, columns then rows.
+    pub tiles: [u32; 2],
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +138,15 @@ impl Manifest {
         if !(0.0..50.0).contains(&i.percentile_low) || !(50.0..=100.0).contains(&i.percentile_high) {
             return bad("percentiles must satisfy 0 <= low < 50 <= high <= 100".into());
         }
+        if let Some(c) = &i.clahe {
+            let fits = |t: u32, size: u32| (1..=size).contains(&t);
+            if !(c.clip_limit.is_finite() && c.clip_limit >= 0.0)
+                || !fits(c.tiles[0], i.width)
+                || !fits(c.tiles[1], i.height)
+            {
+                return bad("input.clahe needs clip_limit >= 0 and between 1 and the input size tiles per side".into());
+            }
+        }
         if self.findings.is_empty() || !self.findings.iter().any(|f| f.label == "abnormal") {
             return bad("findings must include \"abnormal\"".into());
         }
@@ -152,5 +174,39 @@ impl Manifest {
 
     pub fn finding(&self, label: &str) -> Option<&FindingSpec> {
         self.findings.iter().find(|f| f.label == label)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled() -> serde_json::Value {
+        serde_json::from_slice(crate::reader::BUNDLED_MANIFEST).unwrap()
+    }
+
+    #[test]
+    fn clahe_settings_are_read_and_checked() {
+        let mut m = bundled();
+        m["input"]["clahe"] = serde_json::json!({"clip_limit": 2.0, "tiles": [8, 8]});
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(parsed.input.clahe, Some(ClaheSpec { clip_limit: 2.0, tiles: [8, 8] }));
+
+        for bad in [
+            serde_json::json!({"clip_limit": 2.0, "tiles": [0, 8]}),
+            serde_json::json!({"clip_limit": -1.0, "tiles": [8, 8]}),
+            serde_json::json!({"clip_limit": 2.0, "tiles": [8, 500]}),
+            serde_json::json!({"clip_limit": 2.0}),
+        ] {
+            m["input"]["clahe"] = bad.clone();
+            let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
+            assert!(matches!(e, Some(Error::Manifest(_))), "{bad} accepted");
+        }
+        // absent: no CLAHE (models up to 1.1.0), and it stays absent when written back
+        let mut m = bundled();
+        m["input"].as_object_mut().unwrap().remove("clahe");
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(parsed.input.clahe, None);
+        assert!(serde_json::to_value(&parsed).unwrap()["input"].get("clahe").is_none());
     }
 }

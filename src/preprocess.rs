@@ -1,9 +1,11 @@
 //! Preprocess: the flattened film -> the model's input tensor, exactly as the manifest (and training) say:
-//! BT.601 luma, area-style resize to the input size (aspect not kept), percentile normalisation to [0, 1].
+//! BT.601 luma, area-style resize to the input size (aspect not kept), percentile normalisation to [0, 1],
+//! then, when the manifest asks for it, CLAHE on the 8-bit rounding of that and the percentile mapping again.
 //! Grey values are kept in [0, 1] (the `image` crate clamps f32 pixels to that range when it resizes).
 
 use image::{ImageBuffer, Luma, RgbImage, imageops};
 
+use crate::clahe::clahe;
 use crate::manifest::InputSpec;
 
 pub type GreyF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
@@ -39,19 +41,35 @@ pub fn percentile_sorted(v: &[f32], q: f32) -> f32 {
 /// Grey film -> row-major [H*W] input in [0, 1].
 pub fn to_input(grey: &GreyF32, spec: &InputSpec) -> Vec<f32> {
     let small = imageops::resize(grey, spec.width, spec.height, imageops::FilterType::Triangle);
-    let mut sorted = small.as_raw().clone();
+    let x = percentile_map(small.into_raw(), spec);
+    let Some(c) = spec.clahe else { return x };
+    // 8-bit as training rounds it (numpy's round: half to even)
+    let bytes = x.iter().map(|v| (v * 255.0).round_ties_even() as u8).collect();
+    let u8_grey = image::GrayImage::from_raw(spec.width, spec.height, bytes).expect("buffer has w*h values");
+    let equalised = clahe(&u8_grey, c.clip_limit, c.tiles[0], c.tiles[1]);
+    percentile_map(equalised.as_raw().iter().map(|&v| v as f32 / 255.0).collect(), spec)
+}
+
+/// Map the values' [low, high] percentiles to [0, 1] and clip; a flat image (no spread) maps to zeros.
+fn percentile_map(mut values: Vec<f32>, spec: &InputSpec) -> Vec<f32> {
+    let mut sorted = values.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     let lo = percentile_sorted(&sorted, spec.percentile_low);
     let hi = percentile_sorted(&sorted, spec.percentile_high);
     if hi - lo < 1e-5 {
-        return vec![0.0; small.as_raw().len()];
+        values.fill(0.0);
+        return values;
     }
-    small.as_raw().iter().map(|v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0)).collect()
+    for v in values.iter_mut() {
+        *v = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0);
+    }
+    values
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::ClaheSpec;
 
     #[test]
     fn percentile_matches_numpy_linear() {
@@ -72,6 +90,7 @@ mod tests {
             width: 16,
             percentile_low: 1.0,
             percentile_high: 99.0,
+            clahe: None,
         };
         let g = GreyF32::from_fn(40, 30, |x, y| Luma([(x * 3 + y) as f32 / 160.0]));
         let t = to_input(&g, &spec);
@@ -81,5 +100,66 @@ mod tests {
         // a flat image carries no information: all zeros rather than NaN
         let flat = GreyF32::from_pixel(40, 30, Luma([0.3]));
         assert!(to_input(&flat, &spec).iter().all(|v| *v == 0.0));
+    }
+
+    fn spec_224(clahe: Option<ClaheSpec>) -> InputSpec {
+        InputSpec {
+            name: "image".into(),
+            channels: 1,
+            height: 224,
+            width: 224,
+            percentile_low: 1.0,
+            percentile_high: 99.0,
+            clahe,
+        }
+    }
+
+    const CLAHE_2_8X8: Option<ClaheSpec> = Some(ClaheSpec { clip_limit: 2.0, tiles: [8, 8] });
+
+    #[test]
+    fn clahe_input_matches_the_training_preprocessing() {
+        // models/training/make_clahe_fixtures.py: data.to_input with CLAHE on, of the same 224 px grey film
+        let film = image::load_from_memory(include_bytes!("../tests/fixtures/clahe/square-input.png")).unwrap();
+        let grey = luma(&film.to_rgb8());
+        let expected =
+            image::load_from_memory(include_bytes!("../tests/fixtures/clahe/square-to-input.png")).unwrap().to_luma16();
+        let ours = to_input(&grey, &spec_224(CLAHE_2_8X8));
+        let diffs: Vec<f32> =
+            ours.iter().zip(expected.as_raw()).map(|(a, &b)| (a - b as f32 / 65535.0).abs()).collect();
+        let max = diffs.iter().copied().fold(0.0, f32::max);
+        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+        assert!(max <= 2.5 / 255.0, "largest difference {max}");
+        assert!(mean < 0.1 / 255.0, "mean difference {mean}");
+        // and the manifest switch matters: without CLAHE the input is a different image
+        let plain = to_input(&grey, &spec_224(None));
+        let changed = plain.iter().zip(&ours).filter(|(a, b)| (*a - *b).abs() > 2.0 / 255.0).count();
+        assert!(changed > ours.len() / 4, "CLAHE changed only {changed} pixels");
+    }
+
+    #[test]
+    fn clahe_evens_out_a_glare_gradient() {
+        // a textured film under a strong left-to-right exposure gradient (glare, vignetting on a lightbox):
+        // CLAHE (clip 2, a mild setting) brings the two halves' mean brightness closer than the global percentile mapping does
+        let g = GreyF32::from_fn(224, 224, |x, y| {
+            let texture = if (x / 7 + y / 5) % 2 == 0 { 0.08 } else { 0.0 } + ((x * 13 + y * 7) % 11) as f32 * 0.004;
+            Luma([0.15 + 0.6 * x as f32 / 224.0 + texture])
+        });
+        let half_gap = |t: &[f32]| {
+            let (mut l, mut r) = (0.0, 0.0);
+            for (i, v) in t.iter().enumerate() {
+                if i % 224 < 112 { l += v } else { r += v }
+            }
+            (r - l) / (224.0 * 112.0)
+        };
+        let plain = half_gap(&to_input(&g, &spec_224(None)));
+        let equalised = half_gap(&to_input(&g, &spec_224(CLAHE_2_8X8)));
+        assert!(plain > 0.3, "the gradient is there without CLAHE: {plain}");
+        assert!(equalised < plain * 0.7, "CLAHE left a gap of {equalised} (without: {plain})");
+    }
+
+    #[test]
+    fn clahe_keeps_a_flat_image_flat() {
+        let flat = GreyF32::from_pixel(300, 200, Luma([0.3]));
+        assert!(to_input(&flat, &spec_224(CLAHE_2_8X8)).iter().all(|v| *v == 0.0));
     }
 }

@@ -55,9 +55,11 @@ def percentile_normalise(grey, low=1.0, high=99.0):
     return np.clip((g - lo) / (hi - lo), 0, 1)
 
 
-# Experiment (session 7, not in the shipped model or the reader): local contrast equalisation (CLAHE, clip
-# 2.0, 8x8 tiles) after the percentile mapping, against glare, vignetting and exposure gradients in photos.
-# Set from a checkpoint's config.json by configure(); off by default.
+# Local contrast equalisation (CLAHE) after the percentile mapping, against glare, vignetting and exposure
+# gradients in photos of films (train.py --clahe; model 1.2.0 on). The parameters are written into the
+# manifest's input.clahe by export.py, and src/preprocess.rs does the same. Set from a checkpoint's
+# config.json by configure(); off by default.
+CLAHE_SPEC = {"clip_limit": 2.0, "tiles": [8, 8]}
 CLAHE = False
 
 
@@ -69,10 +71,11 @@ def configure(config):
 
 def to_input(grey, size=224):
     """grey uint8/float (any size) -> float32 [size, size] in [0, 1], exactly the reader's preprocessing
-    (plus CLAHE when the experiment is on)."""
+    (with CLAHE when configured: on the 8-bit rounding of the percentile-mapped image, then mapped again)."""
     g = cv2.resize(grey.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
     x = percentile_normalise(g)
     if CLAHE:
         u = np.round(x * 255).astype(np.uint8)
-        x = percentile_normalise(cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(u))
+        x = percentile_normalise(cv2.createCLAHE(clipLimit=CLAHE_SPEC["clip_limit"],
+                                                    tileGridSize=tuple(CLAHE_SPEC["tiles"])).apply(u))
     return x.astype(np.float32)

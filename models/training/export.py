@@ -212,8 +212,7 @@ def main():
 
     with open(os.path.join(args.build, "config.json")) as f:
         config = json.load(f)
-    if config.get("clahe"):
-        raise SystemExit("this checkpoint was trained with CLAHE (train.py --clahe), which the reader does not do")
+    data.configure(config)
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
     model.load_state_dict(torch.load(os.path.join(args.build, args.checkpoint), map_location="cpu"))
     model.eval()
@@ -324,7 +323,8 @@ def main():
         "version": VERSION,
         "sha256": sha,
         "input": {"name": "image", "channels": 1, "height": SIZE, "width": SIZE,
-                  "percentile_low": 1.0, "percentile_high": 99.0},
+                  "percentile_low": 1.0, "percentile_high": 99.0,
+                  **({"clahe": data.CLAHE_SPEC} if data.CLAHE else {})},
         "outputs": {k: k for k in OUTPUTS},
         "findings": [{"label": "abnormal", "threshold": round(thr, 4),
                       "description": "Any abnormality vs normal; trained on pneumonia-positive vs normal films."}],

@@ -1,6 +1,8 @@
 """Reference outputs of OpenCV's CLAHE for src/clahe.rs's tests (tests/fixtures/clahe/): the NIH pneumonia
 fixture film as the reader's 224x224 grey input (tile-divisible) and a 230x201 crop of it (OpenCV pads
-that with reflect-101 borders for the tile histograms), each with clip limit 2.0 and 8x8 tiles.
+that with reflect-101 borders for the tile histograms), each with clip limit 2.0 and 8x8 tiles; and the
+training preprocessing with CLAHE on (data.to_input) of the square one, as a 16-bit PNG (value x 65535), for
+src/preprocess.rs's tests.
 
 Usage (from the repository root): python models/training/make_clahe_fixtures.py
 """
@@ -24,6 +26,9 @@ def main():
     for name, img in (("square", square), ("crop", crop)):
         cv2.imwrite(os.path.join(OUT, f"{name}-input.png"), img)
         cv2.imwrite(os.path.join(OUT, f"{name}-opencv.png"), clahe.apply(img))
+    data.configure({"clahe": True})
+    x = data.to_input(square)
+    cv2.imwrite(os.path.join(OUT, "square-to-input.png"), np.round(x * 65535).astype(np.uint16))
     print("opencv", cv2.__version__, "->", OUT)
 
 

@@ -29,6 +29,11 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     run = export.Runner(args.model)
+    # the model's preprocessing, as its manifest (written by export.py next to it) says
+    with open(os.path.splitext(args.model)[0] + ".manifest.json") as f:
+        clahe = json.load(f)["input"].get("clahe")
+    assert clahe in (None, data.CLAHE_SPEC), f"manifest CLAHE {clahe} is not data.py's {data.CLAHE_SPEC}"
+    data.configure({"clahe": clahe is not None})
     if args.refresh_probabilities:
         path = os.path.join(args.out, "fixtures.json")
         with open(path) as f:

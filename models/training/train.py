@@ -206,7 +206,7 @@ def main():
     ap.add_argument("--output-stride", type=int, default=16, choices=[16, 32],
                     help="16 gives a 14x14 CAM at 224 px (dilated last stages), 32 a 7x7 one")
     ap.add_argument("--clahe", action="store_true",
-                    help="experiment: CLAHE after the percentile mapping (data.py); the reader does not do it")
+                    help="CLAHE after the percentile mapping (data.py; the shipped model since 1.2.0)")
     args = ap.parse_args()
     data.configure(vars(args))
     os.makedirs(args.out, exist_ok=True)
