@@ -12,8 +12,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 export PYTHONUNBUFFERED=1
-(cd models/training && "$PY" train.py --data "$DATA" --out ../build --epochs 9)
+(cd models/training && "$PY" train.py --data "$DATA" --out ../build --epochs 9 --clahe)
 (cd models/training && "$PY" quantize_finetune.py --data "$DATA" --build ../build --epochs 3)
 (cd models/training && "$PY" export.py --data "$DATA" --build ../build --out ..)
-(cd models/training && "$PY" make_fixtures.py --data "$DATA" --model ../xray-reader.onnx --out ../../tests/fixtures)
+# the fixture films stay the same across model versions (only their onnxruntime probabilities are refreshed);
+# delete tests/fixtures/fixtures.json to pick new ones
+if [ -f tests/fixtures/fixtures.json ]; then REFRESH=--refresh-probabilities; else REFRESH=; fi
+(cd models/training && "$PY" make_fixtures.py --data "$DATA" --model ../xray-reader.onnx --out ../../tests/fixtures $REFRESH)
 echo "done: models/xray-reader.onnx, models/xray-reader.manifest.json, models/metrics.json, tests/fixtures/"

@@ -1,7 +1,7 @@
 //! Preprocess: the flattened film -> the model's input tensor, exactly as the manifest (and training) say:
-//! BT.601 luma, area-style resize to the input size (aspect not kept), percentile normalisation to [0, 1],
-//! then, when the manifest asks for it, CLAHE on the 8-bit rounding of that and the percentile mapping again.
-//! Grey values are kept in [0, 1] (the `image` crate clamps f32 pixels to that range when it resizes).
+//! BT.601 luma, area resize to the input size (aspect not kept; OpenCV's `INTER_AREA`, which training uses),
+//! percentile normalisation to [0, 1], then, when the manifest asks for it, CLAHE on the 8-bit rounding of
+//! that and the percentile mapping again. Grey values are kept in [0, 1].
 
 use image::{ImageBuffer, Luma, RgbImage, imageops};
 
@@ -40,7 +40,7 @@ pub fn percentile_sorted(v: &[f32], q: f32) -> f32 {
 
 /// Grey film -> row-major [H*W] input in [0, 1].
 pub fn to_input(grey: &GreyF32, spec: &InputSpec) -> Vec<f32> {
-    let small = imageops::resize(grey, spec.width, spec.height, imageops::FilterType::Triangle);
+    let small = area_resize(grey, spec.width, spec.height);
     let x = percentile_map(small.into_raw(), spec);
     let Some(c) = spec.clahe else { return x };
     // 8-bit as training rounds it (numpy's round: half to even)
@@ -48,6 +48,55 @@ pub fn to_input(grey: &GreyF32, spec: &InputSpec) -> Vec<f32> {
     let u8_grey = image::GrayImage::from_raw(spec.width, spec.height, bytes).expect("buffer has w*h values");
     let equalised = clahe(&u8_grey, c.clip_limit, c.tiles[0], c.tiles[1]);
     percentile_map(equalised.as_raw().iter().map(|&v| v as f32 / 255.0).collect(), spec)
+}
+
+/// Shrink by averaging each output pixel's footprint in the source (partly covered source pixels weighted by
+/// their overlap), separably, as OpenCV's `INTER_AREA` does when neither side grows. A film smaller than the
+/// target on either side (rare: the reader's films are larger than the model input) is enlarged with a
+/// triangle filter instead.
+pub fn area_resize(grey: &GreyF32, w: u32, h: u32) -> GreyF32 {
+    let (sw, sh) = grey.dimensions();
+    if sw < w || sh < h || w == 0 || h == 0 {
+        return imageops::resize(grey, w, h, imageops::FilterType::Triangle);
+    }
+    let (xs, ys) = (footprints(sw, w), footprints(sh, h));
+    let src = grey.as_raw();
+    // rows first: each source row shrunk to w columns, then the rows blended
+    let mut rows = vec![0.0f32; sh as usize * w as usize];
+    for (row, out) in src.chunks_exact(sw as usize).zip(rows.chunks_exact_mut(w as usize)) {
+        for (o, taps) in out.iter_mut().zip(&xs) {
+            *o = taps.iter().map(|&(i, wt)| row[i] * wt).sum();
+        }
+    }
+    let mut out = vec![0.0f32; w as usize * h as usize];
+    for (line, taps) in out.chunks_exact_mut(w as usize).zip(&ys) {
+        for &(j, wt) in taps {
+            let row = &rows[j * w as usize..(j + 1) * w as usize];
+            for (o, v) in line.iter_mut().zip(row) {
+                *o += v * wt;
+            }
+        }
+    }
+    GreyF32::from_raw(w, h, out).expect("buffer has w*h values")
+}
+
+/// For each of `n` output cells over `size` source pixels: the source pixels it covers and their weights
+/// (overlap / cell width, summing to 1).
+fn footprints(size: u32, n: u32) -> Vec<Vec<(usize, f32)>> {
+    let scale = size as f64 / n as f64;
+    (0..n)
+        .map(|d| {
+            let (a, b) = (d as f64 * scale, ((d + 1) as f64 * scale).min(size as f64));
+            let first = a.floor() as usize;
+            let last = (b.ceil() as usize).min(size as usize);
+            (first..last)
+                .filter_map(|i| {
+                    let overlap = b.min(i as f64 + 1.0) - a.max(i as f64);
+                    (overlap > 1e-9).then(|| (i, (overlap / (b - a)) as f32))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Map the values' [low, high] percentiles to [0, 1] and clip; a flat image (no spread) maps to zeros.
@@ -161,5 +210,24 @@ mod tests {
     fn clahe_keeps_a_flat_image_flat() {
         let flat = GreyF32::from_pixel(300, 200, Luma([0.3]));
         assert!(to_input(&flat, &spec_224(CLAHE_2_8X8)).iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn area_resize_averages_each_footprint() {
+        // 5 -> 2 columns: cells [0, 2.5) and [2.5, 5), the middle pixel split half and half
+        let row = GreyF32::from_raw(5, 1, vec![0.1, 0.2, 0.3, 0.4, 0.5]).unwrap();
+        let out = area_resize(&row, 2, 1);
+        assert!((out.as_raw()[0] - (0.1 + 0.2 + 0.5 * 0.3) / 2.5).abs() < 1e-6);
+        assert!((out.as_raw()[1] - (0.5 * 0.3 + 0.4 + 0.5) / 2.5).abs() < 1e-6);
+        // 4x4 -> 2x2 is the mean of each 2x2 block; a constant film stays constant at any ratio
+        let g = GreyF32::from_fn(4, 4, |x, y| Luma([(x + 4 * y) as f32 / 16.0]));
+        let out = area_resize(&g, 2, 2);
+        assert!((out.as_raw()[0] - (0.0 + 1.0 + 4.0 + 5.0) / 64.0).abs() < 1e-6);
+        assert!((out.as_raw()[3] - (10.0 + 11.0 + 14.0 + 15.0) / 64.0).abs() < 1e-6);
+        let flat = area_resize(&GreyF32::from_pixel(517, 389, Luma([0.7])), 224, 224);
+        assert!(flat.as_raw().iter().all(|v| (v - 0.7).abs() < 1e-5));
+        // same size is the identity; growing falls back to a smooth enlargement of the right size
+        assert_eq!(area_resize(&g, 4, 4).as_raw(), g.as_raw());
+        assert_eq!(area_resize(&g, 9, 3).dimensions(), (9, 3));
     }
 }

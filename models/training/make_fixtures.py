@@ -34,12 +34,15 @@ def main():
         clahe = json.load(f)["input"].get("clahe")
     assert clahe in (None, data.CLAHE_SPEC), f"manifest CLAHE {clahe} is not data.py's {data.CLAHE_SPEC}"
     data.configure({"clahe": clahe is not None})
+    # films at full size, as the reader reads the file (training caches them at data.MAX_SIDE, which moves
+    # a probability by up to ~0.003 once CLAHE is on)
+    full = float("inf")
     if args.refresh_probabilities:
         path = os.path.join(args.out, "fixtures.json")
         with open(path) as f:
             meta = json.load(f)
         for fname, film in meta["films"].items():
-            x = data.to_input(data.read_grey(os.path.join(args.out, fname)), 224)
+            x = data.to_input(data.read_grey(os.path.join(args.out, fname), full), 224)
             film["probability_onnxruntime"] = float(run([x])["probabilities"][0, 0])
         with open(path, "w") as f:
             json.dump(meta, f, indent=1)
@@ -52,7 +55,7 @@ def main():
         for label, name in ((0, "normal"), (1, "pneumonia")):
             cand = [r for r in recs if r["source"] == source and r["label"] == label]
             cand = cand[::max(1, len(cand) // 60)][:60]
-            p = run([data.to_input(data.read_grey(r["path"]), 224) for r in cand])["probabilities"][:, 0]
+            p = run([data.to_input(data.read_grey(r["path"], full), 224) for r in cand])["probabilities"][:, 0]
             order = np.argsort(p)
             quart = order[: len(order) // 4] if label == 0 else order[-(len(order) // 4):]
             r = cand[quart[len(quart) // 2]]
