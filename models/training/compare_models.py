@@ -13,7 +13,6 @@ difference B - A and its 95 % bootstrap interval (2,000 resamples of films, stra
 About 3 minutes on 2 cores.
 """
 import argparse
-import json
 import os
 
 import numpy as np
@@ -24,10 +23,7 @@ import export
 
 
 def scores(onnx_path, greys, photos):
-    with open(os.path.splitext(onnx_path)[0] + ".manifest.json") as f:
-        clahe = json.load(f)["input"].get("clahe")
-    assert clahe in (None, data.CLAHE_SPEC), f"manifest CLAHE {clahe} is not data.py's {data.CLAHE_SPEC}"
-    data.configure({"clahe": clahe is not None})
+    data.configure_for_onnx(onnx_path)
     run = export.Runner(onnx_path)
     orig = run([data.to_input(g, export.SIZE) for g in greys])["probabilities"][:, 0]
     phot = run([data.to_input(g, export.SIZE) for g in photos])["probabilities"][:, 0]

@@ -1,6 +1,7 @@
 """Loading ../shared/data and the patient-level split shared by training, export and evaluation."""
 import csv
 import hashlib
+import json
 import os
 
 import cv2
@@ -67,6 +68,15 @@ def configure(config):
     """Match the preprocessing to a checkpoint's config.json (train.py --clahe)."""
     global CLAHE
     CLAHE = bool(config.get("clahe", False))
+
+
+def configure_for_onnx(onnx_path):
+    """Match the preprocessing to an exported model's manifest (next to it, as export.py writes it)."""
+    with open(os.path.splitext(onnx_path)[0] + ".manifest.json") as f:
+        clahe = json.load(f)["input"].get("clahe")
+    if clahe not in (None, CLAHE_SPEC):
+        raise ValueError(f"{onnx_path}: manifest CLAHE {clahe} is not data.py's {CLAHE_SPEC}")
+    configure({"clahe": clahe is not None})
 
 
 def to_input(grey, size=224):

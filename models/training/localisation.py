@@ -1,6 +1,7 @@
 """Score a model's class-activation maps against the NIH expert boxes, fast enough to compare training
 experiments before a full rebuild: the CAM peak (export.py's rule, the reader's too) inside a box, plus where
-the peaks sit (the shipped 1.1.0 puts 30 of 31 on the heart's side of the image).
+the peaks sit (1.1.0 puts 30 of 31 on the heart's side of the image). Each model is run with its own
+preprocessing (the manifest next to the ONNX file, or the checkpoint's config.json).
 
 Usage (from the repository root):
   PYTHONPATH=models/training python models/training/localisation.py --data ../shared/data --onnx models/xray-reader.onnx
@@ -43,7 +44,11 @@ def main():
     src.add_argument("--checkpoint")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    run = export.Runner(args.onnx) if args.onnx else torch_runner(args.checkpoint)
+    if args.onnx:
+        data.configure_for_onnx(args.onnx)
+        run = export.Runner(args.onnx)
+    else:
+        run = torch_runner(args.checkpoint)
     recs = data.load_records(args.data)
     loc = export.localisation(run, recs)
     rows = loc.pop("per_image")

@@ -29,11 +29,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     run = export.Runner(args.model)
-    # the model's preprocessing, as its manifest (written by export.py next to it) says
-    with open(os.path.splitext(args.model)[0] + ".manifest.json") as f:
-        clahe = json.load(f)["input"].get("clahe")
-    assert clahe in (None, data.CLAHE_SPEC), f"manifest CLAHE {clahe} is not data.py's {data.CLAHE_SPEC}"
-    data.configure({"clahe": clahe is not None})
+    data.configure_for_onnx(args.model)
     # films at full size, as the reader reads the file (training caches them at data.MAX_SIDE, which moves
     # a probability by up to ~0.003 once CLAHE is on)
     full = float("inf")
