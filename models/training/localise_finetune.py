@@ -16,14 +16,12 @@ import json
 import os
 import time
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import data
 import net
-import photo_sim
 import train
 
 SIZE = train.SIZE
@@ -39,40 +37,12 @@ def mediastinum_mask(h, w):
 
 
 def augment_with_mask(rng, grey):
-    """train.augment, with the mediastinum mask carried through the geometry (None when unknown); same random
-    draws in the same order, so --topk/--puzzle runs see the same images as train.augment would give."""
-    h, w = grey.shape
-    mask = mediastinum_mask(h, w)
-    r = rng.random()
-    if r < 0.45:
-        photo, quad = photo_sim.photograph(rng, grey)
-        if rng.random() < 0.1:
-            g, mask = photo_sim.to_grey(photo), None
-        else:
-            g = photo_sim.to_grey(photo_sim.flatten(rng, photo, quad, (h, w), jitter=rng.uniform(0, 0.05)))
-    else:
-        g = photo_sim.degrade(rng, grey.astype(np.float32))
-    g = g.astype(np.float32)
-    hh, ww = g.shape
-    M = cv2.getRotationMatrix2D((ww / 2, hh / 2), rng.uniform(-10, 10), rng.uniform(0.9, 1.15))
-    M[:, 2] += rng.uniform(-0.06, 0.06, 2) * np.array([ww, hh])
-    g = cv2.warpAffine(g, M, (ww, hh), borderMode=cv2.BORDER_REFLECT)
-    if mask is not None:
-        mask = cv2.warpAffine(mask, M, (ww, hh), borderMode=cv2.BORDER_CONSTANT)
-    if rng.random() < 0.5:
-        g = g[:, ::-1]
-        mask = None if mask is None else mask[:, ::-1]
-    if rng.random() < 0.3:
-        s = rng.uniform(0.3, 0.7)
-        small = cv2.resize(g, (max(8, int(ww * s)), max(8, int(hh * s))), interpolation=cv2.INTER_AREA)
-        g = cv2.resize(small, (ww, hh), interpolation=cv2.INTER_LINEAR)
-    x = data.to_input(g, SIZE)
-    x = np.clip(x ** rng.uniform(0.8, 1.25), 0, 1)
+    """train.augment with the mediastinum mask carried through (train.augment_with_mask: same images for the
+    same seeds); an unknown mask comes back as zeros with `known` 0."""
+    x, mask = train.augment_with_mask(rng, grey, mediastinum_mask(*grey.shape))
     if mask is None:
-        mask, known = np.zeros((SIZE, SIZE), np.float32), 0.0
-    else:
-        mask, known = cv2.resize(np.ascontiguousarray(mask), (SIZE, SIZE), interpolation=cv2.INTER_AREA), 1.0
-    return x.astype(np.float32), mask, known
+        return x, np.zeros((SIZE, SIZE), np.float32), 0.0
+    return x, mask, 1.0
 
 
 class MaskedSet(train.TrainSet):

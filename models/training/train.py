@@ -20,12 +20,19 @@ SIZE = 224
 def augment(rng, grey, as_photo=None):
     """One training view of a film: a simulated phone photo (flattened with corner error) or a scan.
     `as_photo` True/False forces the kind (a photo then is always the flattened film); None draws it."""
+    return augment_with_mask(rng, grey, None, as_photo)[0]
+
+
+def augment_with_mask(rng, grey, mask, as_photo=None):
+    """`augment`, with a mask of the film (same size, or None) carried through the same geometry; the mask
+    comes back resized to the input, or None when unknown (the whole photo reached the model). A mask
+    draws no random numbers, so the image is the one `augment` gives for the same generator state."""
     r = rng.random()
     drawn = as_photo is None
     if (r < 0.45) if drawn else as_photo:
         photo, quad = photo_sim.photograph(rng, grey)
         if drawn and rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
-            g = photo_sim.to_grey(photo)
+            g, mask = photo_sim.to_grey(photo), None
         else:
             h, w = grey.shape
             g = photo_sim.to_grey(photo_sim.flatten(rng, photo, quad, (h, w), jitter=rng.uniform(0, 0.05)))
@@ -37,15 +44,20 @@ def augment(rng, grey, as_photo=None):
     M = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-10, 10), rng.uniform(0.9, 1.15))
     M[:, 2] += rng.uniform(-0.06, 0.06, 2) * np.array([w, h])
     g = cv2.warpAffine(g, M, (w, h), borderMode=cv2.BORDER_REFLECT)
+    if mask is not None:
+        mask = cv2.warpAffine(mask, M, (w, h), borderMode=cv2.BORDER_CONSTANT)
     if rng.random() < 0.5:
         g = g[:, ::-1]
+        mask = None if mask is None else mask[:, ::-1]
     if rng.random() < 0.3:  # resolution loss
         s = rng.uniform(0.3, 0.7)
         small = cv2.resize(g, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
         g = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     x = data.to_input(g, SIZE)
     x = np.clip(x ** rng.uniform(0.8, 1.25), 0, 1)
-    return x.astype(np.float32)
+    if mask is not None:
+        mask = cv2.resize(np.ascontiguousarray(mask), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return x.astype(np.float32), mask
 
 
 class TrainSet(torch.utils.data.Dataset):
