@@ -28,8 +28,9 @@ fn stages(c: &mut Criterion) {
         let bytes = photo(w, h);
         let img = decode::decode(&bytes, &limits).unwrap();
         g.bench_function(format!("decode_{name}"), |b| b.iter(|| decode::decode(&bytes, &limits).unwrap()));
-        g.bench_function(format!("film_{name}"), |b| b.iter(|| film::find(&img, None)));
-        let flat = film::find(&img, None).image;
+        let trim = spec.trim_border.as_ref();
+        g.bench_function(format!("film_{name}"), |b| b.iter(|| film::find(&img, None, trim)));
+        let flat = film::find(&img, None, trim).image;
         g.bench_function(format!("preprocess_{name}"), |b| {
             b.iter(|| preprocess::to_input(&preprocess::luma(&flat), &spec))
         });

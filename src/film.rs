@@ -1,5 +1,6 @@
 //! Film: find the radiograph inside a photo (film on a lightbox, window or monitor, background around it),
-//! and flatten it with a perspective warp. Bare radiographs pass through untouched.
+//! and flatten it with a perspective warp. Bare radiographs pass through untouched, less any flat digital
+//! padding around them when the model asks for that (src/border.rs).
 //!
 //! Method: on a small copy of the photo, grow the background inwards from the image border through
 //! pixels whose colour changes smoothly (a room, a desk, a lightbox surround), take the largest remaining
@@ -12,7 +13,11 @@ use imageproc::contours::{BorderType, find_contours};
 use imageproc::geometry::convex_hull;
 use imageproc::point::Point;
 
+use std::borrow::Cow;
+
+use crate::border;
 use crate::geometry::{self, Quad};
+use crate::manifest::TrimSpec;
 use crate::resample;
 
 /// Detection runs on a copy of the photo with this long side.
@@ -27,6 +32,8 @@ pub struct Film {
     pub corners: Quad,
     /// True when a film boundary was found in the photo (false: passed through or given by the caller).
     pub detected: bool,
+    /// Flat padding was cut off the image's edges before the film was looked for.
+    pub trimmed: bool,
 }
 
 /// Find the film's corners in input pixels; None when the image should be read as it is.
@@ -303,40 +310,50 @@ fn flatten_within(input: &RgbImage, corners: &Quad, max_side: u32) -> RgbImage {
 /// instead of several passes over every pixel.
 const WORK_SIDE: u32 = 2 * FILM_MAX_SIDE;
 
-/// The read's film: the caller's corners, else a detected film, else the whole image. Corners are in
-/// `input` pixels.
-pub fn find(input: &RgbImage, corners: Option<Quad>) -> Film {
+/// The read's film: the caller's corners, else a detected film, else the whole image. Without caller
+/// corners, flat padding is first cut off the edges when `trim` is given. Corners are in `input` pixels.
+pub fn find(input: &RgbImage, corners: Option<Quad>, trim: Option<&TrimSpec>) -> Film {
     let (w, h) = input.dimensions();
     if w.max(h) <= WORK_SIDE {
-        return find_at(input, corners);
+        return find_at(input, corners, trim);
     }
     // the box average maps coordinates by exactly 1/f on both axes
     let (small, f) = resample::box_shrink(input, w.max(h).div_ceil(WORK_SIDE));
     let f = f as f32;
-    let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x / f, y / f])));
-    if !film.detected && corners.is_none() {
+    let film = find_at(&small, corners.map(|c| c.map(|[x, y]| [x / f, y / f])), trim);
+    if !film.detected && !film.trimmed && corners.is_none() {
         // read whole: the whole photo, including the few edge pixels the box average dropped
         return Film { corners: geometry::rect_quad(w as f32, h as f32), ..film };
     }
     Film { corners: film.corners.map(|[x, y]| [x * f, y * f]), ..film }
 }
 
-fn find_at(input: &RgbImage, corners: Option<Quad>) -> Film {
-    let (w, h) = input.dimensions();
+fn find_at(input: &RgbImage, corners: Option<Quad>, trim: Option<&TrimSpec>) -> Film {
     if let Some(c) = corners {
-        return Film { image: flatten(input, &c), corners: c, detected: false };
+        return Film { image: flatten(input, &c), corners: c, detected: false, trimmed: false };
     }
-    match detect(input) {
-        Some(c) => Film { image: flatten(input, &c), corners: c, detected: true },
+    let inner = trim.and_then(|spec| border::inner(input, spec));
+    let (image, [ox, oy]) = match inner {
+        Some(r) => (
+            Cow::Owned(imageops::crop_imm(input, r.left, r.top, r.width(), r.height()).to_image()),
+            [r.left as f32, r.top as f32],
+        ),
+        None => (Cow::Borrowed(input), [0.0, 0.0]),
+    };
+    let trimmed = inner.is_some();
+    let to_input = |q: Quad| q.map(|[x, y]| [x + ox, y + oy]);
+    let (w, h) = image.dimensions();
+    match detect(&image) {
+        Some(c) => Film { image: flatten(&image, &c), corners: to_input(c), detected: true, trimmed },
         None => {
-            let full = geometry::rect_quad(w as f32, h as f32);
+            let corners = to_input(geometry::rect_quad(w as f32, h as f32));
             let image = if w.max(h) > FILM_MAX_SIDE {
                 let (tw, th) = geometry::fit_within(w, h, FILM_MAX_SIDE);
-                resample::shrink_to(input, tw, th)
+                resample::shrink_to(&image, tw, th)
             } else {
-                input.clone()
+                image.into_owned()
             };
-            Film { image, corners: full, detected: false }
+            Film { image, corners, detected: false, trimmed }
         }
     }
 }
@@ -345,6 +362,8 @@ fn find_at(input: &RgbImage, corners: Option<Quad>) -> Film {
 mod tests {
     use super::*;
     use image::Rgb;
+
+    const TRIM: TrimSpec = TrimSpec { max_range: 6, min_keep: 0.5 };
 
     /// A grey "film" with structure, projected onto a coloured gradient background at `quad`.
     fn photo(quad: Quad) -> RgbImage {
@@ -377,7 +396,7 @@ mod tests {
     fn extreme_aspect_ratios_are_read_whole_without_panicking() {
         // wider than the work size with a side shorter than the shrink factor: nothing to average
         for (w, h) in [(5000, 2), (2, 5000), (4100, 3)] {
-            let film = find(&RgbImage::new(w, h), None);
+            let film = find(&RgbImage::new(w, h), None, Some(&TRIM));
             assert!(!film.detected);
             assert_eq!(film.corners, geometry::rect_quad(w as f32, h as f32));
         }
@@ -391,7 +410,7 @@ mod tests {
             let d = geometry::dist(*a, *b);
             assert!(d < 12.0, "corner {a:?} vs {b:?}");
         }
-        let film = find(&photo(truth), None);
+        let film = find(&photo(truth), None, Some(&TRIM));
         assert!(film.detected);
         let (fw, fh) = film.image.dimensions();
         assert!(fh > fw, "portrait film stays portrait ({fw}x{fh})");
@@ -401,7 +420,7 @@ mod tests {
     fn a_large_photo_is_searched_at_working_size_and_answered_in_its_own_pixels() {
         let truth = [[130.0, 110.0], [470.0, 150.0], [440.0, 690.0], [100.0, 640.0]];
         let big = imageops::resize(&photo(truth), 2400, 3200, imageops::FilterType::Triangle);
-        let film = find(&big, None);
+        let film = find(&big, None, Some(&TRIM));
         assert!(film.detected);
         for (a, b) in film.corners.iter().zip(truth.iter()) {
             let d = geometry::dist(*a, [b[0] * 4.0, b[1] * 4.0]);
@@ -410,7 +429,7 @@ mod tests {
         assert!(film.image.width().max(film.image.height()) <= FILM_MAX_SIDE);
         // caller corners in the big photo's pixels come back unchanged
         let given = truth.map(|[x, y]| [x * 4.0, y * 4.0]);
-        let film = find(&big, Some(given));
+        let film = find(&big, Some(given), Some(&TRIM));
         for (a, b) in film.corners.iter().zip(given.iter()) {
             assert!(geometry::dist(*a, *b) < 0.5, "{a:?} vs {b:?}");
         }
@@ -447,13 +466,54 @@ mod tests {
     #[test]
     fn a_bare_radiograph_passes_through() {
         let img = RgbImage::from_fn(400, 500, |x, y| {
-            let v = (100.0 + 90.0 * ((x as f32 / 13.0).sin() * (y as f32 / 29.0).cos())) as u8;
+            // (no row or column of constant grey: that would be flat padding)
+            let v = (100.0 + 90.0 * (((x + 5) as f32 / 13.0).sin() * (y as f32 / 29.0).cos())) as u8;
             Rgb([v, v, v])
         });
         assert!(detect(&img).is_none());
-        let film = find(&img, None);
+        let film = find(&img, None, Some(&TRIM));
         assert!(!film.detected);
         assert_eq!(film.corners, geometry::rect_quad(400.0, 500.0));
         assert_eq!(film.image.dimensions(), (400, 500));
+    }
+
+    /// A bare radiograph-like image inside near-black bars: `pad` pixels of padding on the left and top.
+    fn padded(w: u32, h: u32, left: u32, top: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            if x < left || y < top {
+                return Rgb([((x + y) % 3) as u8; 3]);
+            }
+            let v = (100.0 + 90.0 * ((x as f32 / 13.0).sin() * (y as f32 / 29.0).cos())) as u8;
+            Rgb([v, v, v])
+        })
+    }
+
+    #[test]
+    fn flat_padding_is_cut_off_when_the_model_asks_and_not_taken_for_a_film() {
+        let img = padded(400, 500, 60, 25);
+        let film = find(&img, None, Some(&TRIM));
+        assert!(film.trimmed && !film.detected);
+        assert_eq!(film.corners, [[60.0, 25.0], [400.0, 25.0], [400.0, 500.0], [60.0, 500.0]]);
+        assert_eq!(film.image.dimensions(), (340, 475));
+        assert_eq!(film.image.get_pixel(0, 0), img.get_pixel(60, 25));
+        // a model trained without the trim reads the image as it is
+        let film = find(&img, None, None);
+        assert!(!film.trimmed);
+        assert_eq!(film.image.dimensions(), (400, 500));
+        // caller corners win: nothing is trimmed
+        let given = [[0.0, 0.0], [400.0, 0.0], [400.0, 500.0], [0.0, 500.0]];
+        assert!(!find(&img, Some(given), Some(&TRIM)).trimmed);
+    }
+
+    #[test]
+    fn padding_on_a_large_image_is_answered_in_its_own_pixels() {
+        // 4000 px: searched on a copy shrunk by 2; the corners come back in the input's pixels
+        let img = padded(3200, 4000, 400, 200);
+        let film = find(&img, None, Some(&TRIM));
+        assert!(film.trimmed && !film.detected);
+        for (a, b) in film.corners.iter().zip([[400.0, 200.0], [3200.0, 200.0], [3200.0, 4000.0], [400.0, 4000.0]]) {
+            assert!(geometry::dist(*a, b) < 2.5, "{a:?} vs {b:?}");
+        }
+        assert!(film.image.width().max(film.image.height()) <= FILM_MAX_SIDE);
     }
 }

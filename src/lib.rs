@@ -1,7 +1,8 @@
 //! xray-reader: an offline chest X-ray reader. A decision aid, not a diagnosis.
 //!
-//! Data flows one way: decode -> film -> preprocess -> engine -> quality & regions -> report.
+//! Data flows one way: decode -> border -> film -> preprocess -> engine -> quality & regions -> report.
 
+pub mod border;
 pub mod clahe;
 pub mod decode;
 pub mod engine;

@@ -137,7 +137,8 @@ fn summary(r: &Report) -> String {
     } else {
         "whole image read"
     };
-    s += &format!("  {film}; {} engine, {:.0} ms\n", r.engine, r.timings_ms.total);
+    let padding = if r.film.padding_trimmed { " (flat padding at the edges cut off)" } else { "" };
+    s += &format!("  {film}{padding}; {} engine, {:.0} ms\n", r.engine, r.timings_ms.total);
     s
 }
 

@@ -37,6 +37,10 @@ pub struct InputSpec {
     /// absent means none (models up to 1.1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clahe: Option<ClaheSpec>,
+    /// Flat padding cut off the image's edges before the film stage (src/border.rs), when the model was
+    /// trained with it; absent means none (models up to 1.2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_border: Option<TrimSpec>,
 }
 
 /// CLAHE as OpenCV's `createCLAHE(clip_limit, tiles).apply` on the 8-bit rounding of the percentile-mapped
@@ -46,6 +50,14 @@ pub struct ClaheSpec {
     pub clip_limit: f32,
     /// Tile grid, columns then rows.
     pub tiles: [u32; 2],
+}
+
+/// Edge rows and columns whose grey levels span at most `max_range` are trimmed, unless less than
+/// `min_keep` of the height or width would remain (models/training/data.py `flat_border`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrimSpec {
+    pub max_range: u8,
+    pub min_keep: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +159,11 @@ impl Manifest {
                 return bad("input.clahe needs clip_limit >= 0 and between 1 and the input size tiles per side".into());
             }
         }
+        if let Some(t) = &i.trim_border {
+            if !(t.min_keep > 0.0 && t.min_keep <= 1.0) {
+                return bad("input.trim_border.min_keep must lie in (0, 1]".into());
+            }
+        }
         if self.findings.is_empty() || !self.findings.iter().any(|f| f.label == "abnormal") {
             return bad("findings must include \"abnormal\"".into());
         }
@@ -208,5 +225,29 @@ mod tests {
         let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(parsed.input.clahe, None);
         assert!(serde_json::to_value(&parsed).unwrap()["input"].get("clahe").is_none());
+    }
+
+    #[test]
+    fn border_trim_settings_are_read_and_checked() {
+        let mut m = bundled();
+        m["input"]["trim_border"] = serde_json::json!({"max_range": 6, "min_keep": 0.5});
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(parsed.input.trim_border, Some(TrimSpec { max_range: 6, min_keep: 0.5 }));
+        for bad in [
+            serde_json::json!({"max_range": 6, "min_keep": 0.0}),
+            serde_json::json!({"max_range": 6, "min_keep": 1.5}),
+            serde_json::json!({"max_range": 300, "min_keep": 0.5}),
+            serde_json::json!({"max_range": -1, "min_keep": 0.5}),
+            serde_json::json!({"min_keep": 0.5}),
+        ] {
+            m["input"]["trim_border"] = bad.clone();
+            let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
+            assert!(matches!(e, Some(Error::Manifest(_))), "{bad} accepted");
+        }
+        let mut m = bundled();
+        m["input"].as_object_mut().unwrap().remove("trim_border");
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(parsed.input.trim_border, None);
+        assert!(serde_json::to_value(&parsed).unwrap()["input"].get("trim_border").is_none());
     }
 }

@@ -140,6 +140,7 @@ mod tests {
             percentile_low: 1.0,
             percentile_high: 99.0,
             clahe: None,
+            trim_border: None,
         };
         let g = GreyF32::from_fn(40, 30, |x, y| Luma([(x * 3 + y) as f32 / 160.0]));
         let t = to_input(&g, &spec);
@@ -160,6 +161,7 @@ mod tests {
             percentile_low: 1.0,
             percentile_high: 99.0,
             clahe,
+            trim_border: None,
         }
     }
 

@@ -186,7 +186,7 @@ impl Reader {
         let mut timings = Timings::default();
 
         let t = Instant::now();
-        let film = film::find(&image, corners);
+        let film = film::find(&image, corners, self.manifest.input.trim_border.as_ref());
         timings.film = ms(t);
 
         let t = Instant::now();
@@ -320,7 +320,12 @@ impl Reader {
             accepted,
             quality: quality_items,
             findings,
-            film: FilmInfo { detected: film.detected, from_caller: opts.corners.is_some(), corners: film.corners },
+            film: FilmInfo {
+                detected: film.detected,
+                from_caller: opts.corners.is_some(),
+                padding_trimmed: film.trimmed,
+                corners: film.corners,
+            },
             ood_score,
             ood_threshold: self.manifest.ood.threshold,
             orientation: OrientationInfo {
@@ -378,7 +383,7 @@ fn turn_upright(film: Film, deg: u32) -> Film {
     };
     let mut corners: Quad = film.corners;
     corners.rotate_left(quarter_turns);
-    Film { image, corners, detected: film.detected }
+    Film { image, corners, ..film }
 }
 
 fn film_min_side(q: &Quad) -> f32 {
@@ -404,7 +409,7 @@ mod tests {
         let mut img = RgbImage::new(4, 2);
         img.put_pixel(3, 0, Rgb([255, 0, 0])); // after a cw turn, the original TL lands top-right
         let corners = [[0.0, 0.0], [4.0, 0.0], [4.0, 2.0], [0.0, 2.0]];
-        let f = turn_upright(Film { image: img, corners, detected: false }, 90);
+        let f = turn_upright(Film { image: img, corners, detected: false, trimmed: false }, 90);
         assert_eq!(f.image.dimensions(), (2, 4));
         assert_eq!(f.image.get_pixel(0, 0)[0], 255);
         // the upright film's TL is the photo's TR corner

@@ -96,6 +96,10 @@ pub struct FilmInfo {
     pub detected: bool,
     /// Corners given by the caller were used.
     pub from_caller: bool,
+    /// Flat padding (digital black bars or a frame) was cut off the image's edges before reading; the
+    /// corners are those of the image inside it.
+    #[serde(default)]
+    pub padding_trimmed: bool,
     /// TL, TR, BR, BL of the radiograph as read (upright), input-image pixels.
     pub corners: [[f32; 2]; 4],
 }

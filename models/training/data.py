@@ -37,9 +37,13 @@ def load_records(data_dir):
 
 
 def read_grey(path, max_side=MAX_SIDE):
+    """The file as the reader sees it: grey, flat padding trimmed (when configured), at most max_side."""
     img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise IOError(f"cannot read {path}")
+    if TRIM:
+        top, bottom, left, right = flat_border(img)
+        img = img[top:bottom, left:right]
     h, w = img.shape
     s = max_side / max(h, w)
     if s < 1:
@@ -63,20 +67,67 @@ def percentile_normalise(grey, low=1.0, high=99.0):
 CLAHE_SPEC = {"clip_limit": 2.0, "tiles": [8, 8]}
 CLAHE = False
 
+# Flat padding around the radiograph (PACS black bars, scanner frames, squared-up exports) is cut off
+# before anything else (train.py --trim; written into the manifest's input.trim_border by export.py; the
+# reader's film stage does the same, src/border.rs). Off by default.
+TRIM_SPEC = {"max_range": 6, "min_keep": 0.5}
+TRIM = False
+
+
+def flat_border(grey, max_range=TRIM_SPEC["max_range"], min_keep=TRIM_SPEC["min_keep"]):
+    """(top, bottom, left, right) of the part of a uint8 image inside its flat edge rows and columns.
+
+    A row or column is flat when its grey levels (within the part still kept) span at most `max_range`.
+    Flat rows are peeled from the top and bottom, then flat columns from the left and right, and again
+    until nothing changes. When less than `min_keep` of the height or width would remain, nothing is
+    trimmed (a blank or nearly blank image is left to the reader's other checks)."""
+    h, w = grey.shape
+    t, b, l, r = 0, h, 0, w
+
+    def flat(v):
+        return int(v.max()) - int(v.min()) <= max_range
+
+    changed = True
+    while changed:
+        changed = False
+        while b > t and flat(grey[t, l:r]):
+            t += 1
+            changed = True
+        while b > t and flat(grey[b - 1, l:r]):
+            b -= 1
+            changed = True
+        if b <= t:
+            break
+        while r > l and flat(grey[t:b, l]):
+            l += 1
+            changed = True
+        while r > l and flat(grey[t:b, r - 1]):
+            r -= 1
+            changed = True
+        if r <= l:
+            break
+    if b - t < min_keep * h or r - l < min_keep * w:
+        return 0, h, 0, w
+    return t, b, l, r
+
 
 def configure(config):
-    """Match the preprocessing to a checkpoint's config.json (train.py --clahe)."""
-    global CLAHE
+    """Match the preprocessing to a checkpoint's config.json (train.py --clahe, --trim)."""
+    global CLAHE, TRIM
     CLAHE = bool(config.get("clahe", False))
+    TRIM = bool(config.get("trim", False))
 
 
 def configure_for_onnx(onnx_path):
     """Match the preprocessing to an exported model's manifest (next to it, as export.py writes it)."""
     with open(os.path.splitext(onnx_path)[0] + ".manifest.json") as f:
-        clahe = json.load(f)["input"].get("clahe")
+        spec = json.load(f)["input"]
+    clahe, trim = spec.get("clahe"), spec.get("trim_border")
     if clahe not in (None, CLAHE_SPEC):
         raise ValueError(f"{onnx_path}: manifest CLAHE {clahe} is not data.py's {CLAHE_SPEC}")
-    configure({"clahe": clahe is not None})
+    if trim not in (None, TRIM_SPEC):
+        raise ValueError(f"{onnx_path}: manifest trim_border {trim} is not data.py's {TRIM_SPEC}")
+    configure({"clahe": clahe is not None, "trim": trim is not None})
 
 
 def to_input(grey, size=224):

@@ -25,6 +25,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
     ap.add_argument("--bin", default="target/release/xray-reader")
+    ap.add_argument("--model", help="ONNX file to read with instead of the bundled model (manifest next to it)")
     ap.add_argument("--out", default="models/metrics_cli.json")
     ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
     ap.add_argument("--jobs", type=int, default=2)
@@ -55,7 +56,8 @@ def main():
         cv2.imwrite(p, getattr(skd, n)()[..., ::-1])
         files.append(p)
         meta.append(("nonxray", {"source": "nonxray", "label": -1}, None))
-    out = subprocess.run([args.bin, "read", "--json", "--jobs", str(args.jobs)] + files, capture_output=True,
+    model = ["--model", args.model] if args.model else []
+    out = subprocess.run([args.bin, "read", "--json", "--jobs", str(args.jobs)] + model + files, capture_output=True,
                          text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines()]
     assert len(lines) == len(files), out.stderr

@@ -183,8 +183,11 @@ def localisation(run, recs):
     for r in boxed:
         img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
         H, W = img.shape
-        out = run([data.to_input(img, SIZE)])
+        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
+        out = run([data.to_input(img[top:bottom, left:right], SIZE)])
         u, v = cam_peak(out["cam"][0, 0])
+        # the peak in the whole file's pixels, as normalised (u, v) of it
+        u, v = (left + u * (right - left)) / W, (top + v * (bottom - top)) / H
         boxes = parse_boxes(r["bbox"])
         inside = lambda x, y: any(bx <= x <= bx + bw and by <= y <= by + bh for bx, by, bw, bh in boxes)
         hits.append(inside(u * W, v * H))
@@ -324,7 +327,8 @@ def main():
         "sha256": sha,
         "input": {"name": "image", "channels": 1, "height": SIZE, "width": SIZE,
                   "percentile_low": 1.0, "percentile_high": 99.0,
-                  **({"clahe": data.CLAHE_SPEC} if data.CLAHE else {})},
+                  **({"clahe": data.CLAHE_SPEC} if data.CLAHE else {}),
+                  **({"trim_border": data.TRIM_SPEC} if data.TRIM else {})},
         "outputs": {k: k for k in OUTPUTS},
         "findings": [{"label": "abnormal", "threshold": round(thr, 4),
                       "description": "Any abnormality vs normal; trained on pneumonia-positive vs normal films."}],

@@ -219,6 +219,8 @@ def main():
                     help="16 gives a 14x14 CAM at 224 px (dilated last stages), 32 a 7x7 one")
     ap.add_argument("--clahe", action="store_true",
                     help="CLAHE after the percentile mapping (data.py; the shipped model since 1.2.0)")
+    ap.add_argument("--trim", action="store_true",
+                    help="cut flat padding off the films' edges first (data.flat_border), as the reader does")
     args = ap.parse_args()
     data.configure(vars(args))
     os.makedirs(args.out, exist_ok=True)
