@@ -2,8 +2,9 @@
 
 With 168 adult validation films a single AUROC has a ~0.05-wide confidence interval, so two models' separate
 intervals overlap for almost any change. Scoring both on the same films and bootstrapping the *difference*
-(the same resampled films for both) is much tighter. Each model is run with the preprocessing its manifest
-names (CLAHE or not); photos are export.py's (same seeds, so the same photos for both models).
+(the same resampled films for both) is much tighter. Each model reads the originals with the preprocessing
+its manifest names (CLAHE, padding trim); photos are export.py's (same seeds, of the films as printed, so
+the same photos for both models).
 
 Usage (from the repository root):
   PYTHONPATH=models/training python models/training/compare_models.py \
@@ -22,9 +23,10 @@ import data
 import export
 
 
-def scores(onnx_path, greys, photos):
+def scores(onnx_path, val, photos):
     data.configure_for_onnx(onnx_path)
     run = export.Runner(onnx_path)
+    greys = [data.read_grey(r["path"]) for r in val]  # as this model's reader reads the file
     orig = run([data.to_input(g, export.SIZE) for g in greys])["probabilities"][:, 0]
     phot = run([data.to_input(g, export.SIZE) for g in photos])["probabilities"][:, 0]
     return orig, phot
@@ -59,12 +61,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1234, help="export.py's photo seed")
     args = ap.parse_args()
     val = [r for r in data.load_records(args.data) if r["val"]]
-    greys = [data.read_grey(r["path"]) for r in val]
-    photos = [export.photo_view((args.seed, 7, i), g) for i, g in enumerate(greys)]
+    films = [data.read_grey(r["path"], trim=False) for r in val]  # as printed, padding and all
+    photos = [export.photo_view((args.seed, 7, i), g) for i, g in enumerate(films)]
     y_all = np.array([r["label"] for r in val])
     src = np.array([r["source"] for r in val])
-    a_o, a_p = scores(args.a, greys, photos)
-    b_o, b_p = scores(args.b, greys, photos)
+    a_o, a_p = scores(args.a, val, photos)
+    b_o, b_p = scores(args.b, val, photos)
     print(f"A = {args.a}\nB = {args.b}")
     for s in ("kermany", "nih"):
         k = src == s

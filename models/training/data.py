@@ -36,19 +36,44 @@ def load_records(data_dir):
     return recs
 
 
-def read_grey(path, max_side=MAX_SIDE):
-    """The file as the reader sees it: grey, flat padding trimmed (when configured), at most max_side."""
+def _imread_grey(path):
     img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise IOError(f"cannot read {path}")
-    if TRIM:
-        top, bottom, left, right = flat_border(img)
-        img = img[top:bottom, left:right]
+    return img
+
+
+def _fit(img, max_side):
     h, w = img.shape
     s = max_side / max(h, w)
     if s < 1:
         img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     return img
+
+
+def _trimmed(img):
+    top, bottom, left, right = flat_border(img)
+    return img[top:bottom, left:right]
+
+
+def read_grey(path, max_side=MAX_SIDE, trim=None):
+    """The file as the reader sees it: grey, flat padding trimmed (when configured, or when `trim` says so),
+    at most max_side. A film to be photographed is read with trim=False: a printed film keeps its padding,
+    and the reader trims the photo's edges, not the film's."""
+    img = _imread_grey(path)
+    if TRIM if trim is None else trim:
+        img = _trimmed(img)
+    return _fit(img, max_side)
+
+
+def read_views(path, max_side=MAX_SIDE):
+    """(as read, as printed): read_grey's image and, when padding was trimmed from it, the whole file at
+    most max_side (what a phone photo of the printed film shows); None for the second when it is the same."""
+    img = _imread_grey(path)
+    if not TRIM:
+        return _fit(img, max_side), None
+    inner = _trimmed(img)
+    return _fit(inner, max_side), (_fit(img, max_side) if inner.shape != img.shape else None)
 
 
 def percentile_normalise(grey, low=1.0, high=99.0):

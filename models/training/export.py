@@ -248,7 +248,9 @@ def main():
     src = np.array([r["source"] for r in val])
     orig = run([data.to_input(g, SIZE) for g in greys])
     print(f"validation originals done ({time.time() - t0:.0f}s)", flush=True)
-    photo = run([data.to_input(photo_view((args.seed, 7, i), g), SIZE) for i, g in enumerate(greys)])
+    # photos of the films as printed (with any padding: the reader trims only the photo's own edges)
+    films = [data.read_grey(r["path"], trim=False) for r in val] if data.TRIM else greys
+    photo = run([data.to_input(photo_view((args.seed, 7, i), g), SIZE) for i, g in enumerate(films)])
     print(f"validation photos done ({time.time() - t0:.0f}s)", flush=True)
     p_o, p_p = orig["probabilities"][:, 0], photo["probabilities"][:, 0]
 
@@ -287,7 +289,7 @@ def main():
     pick = rng.choice(len(train), 1200, replace=False)
     fit_x = []
     for j, i in enumerate(pick):
-        g = data.read_grey(train[i]["path"])
+        g = data.read_grey(train[i]["path"], trim=None if j % 2 == 0 else False)
         fit_x.append(data.to_input(g if j % 2 == 0 else photo_view((args.seed, 11, j), g), SIZE))
     fit = run(fit_x)
     emb = fit["embedding"].astype(np.float64)

@@ -92,7 +92,7 @@ def main():
     model = model.to(memory_format=torch.channels_last)
 
     t0 = time.time()
-    images, labels, sources, val_x, val_y, val_s = train.load_split(args.data)
+    images, labels, sources, val_x, val_y, val_s, _ = train.load_split(args.data)  # photos of the films as read
     frozen, params = train.freeze_early_layers(model)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     ds = MaskedSet(images, labels, sources, args.per_epoch, args.seed)

@@ -42,7 +42,7 @@ def main():
     model.load_state_dict(torch.load(os.path.join(args.build, "model.pt"), map_location="cpu"))
 
     t0 = time.time()
-    images, labels, sources, val_x, val_y, val_s = train.load_split(args.data)
+    images, labels, sources, val_x, val_y, val_s, printed = train.load_split(args.data)
 
     def report(tag):
         print(f"{tag} | " + train.validation_summary(model, val_x, val_y, val_s), flush=True)
@@ -56,7 +56,7 @@ def main():
     pairs = args.consistency > 0
     batch = args.batch // 2 if pairs else args.batch
     per_epoch = args.per_epoch // 2 if pairs else args.per_epoch
-    ds = (train.PairSet if pairs else train.TrainSet)(images, labels, sources, per_epoch, args.seed)
+    ds = (train.PairSet if pairs else train.TrainSet)(images, labels, sources, per_epoch, args.seed, printed)
     steps = args.epochs * (per_epoch // batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for epoch in range(args.epochs):

@@ -17,24 +17,29 @@ import photo_sim
 SIZE = 224
 
 
-def augment(rng, grey, as_photo=None):
+def augment(rng, grey, as_photo=None, printed=None):
     """One training view of a film: a simulated phone photo (flattened with corner error) or a scan.
-    `as_photo` True/False forces the kind (a photo then is always the flattened film); None draws it."""
-    return augment_with_mask(rng, grey, None, as_photo)[0]
+    `as_photo` True/False forces the kind (a photo then is always the flattened film); None draws it.
+    `printed`: the film as printed, when it differs from `grey` (flat padding the reader trims from files
+    but not from photos, where the padding is inside the film); photos are taken of it."""
+    return augment_with_mask(rng, grey, None, as_photo, printed)[0]
 
 
-def augment_with_mask(rng, grey, mask, as_photo=None):
+def augment_with_mask(rng, grey, mask, as_photo=None, printed=None):
     """`augment`, with a mask of the film (same size, or None) carried through the same geometry; the mask
     comes back resized to the input, or None when unknown (the whole photo reached the model). A mask
     draws no random numbers, so the image is the one `augment` gives for the same generator state."""
+    if printed is not None and mask is not None:
+        raise ValueError("a mask is of the film as read, not as printed")
     r = rng.random()
     drawn = as_photo is None
     if (r < 0.45) if drawn else as_photo:
-        photo, quad = photo_sim.photograph(rng, grey)
+        film = grey if printed is None else printed
+        photo, quad = photo_sim.photograph(rng, film)
         if drawn and rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
             g, mask = photo_sim.to_grey(photo), None
         else:
-            h, w = grey.shape
+            h, w = film.shape
             g = photo_sim.to_grey(photo_sim.flatten(rng, photo, quad, (h, w), jitter=rng.uniform(0, 0.05)))
     else:
         g = photo_sim.degrade(rng, grey.astype(np.float32))
@@ -63,8 +68,9 @@ def augment_with_mask(rng, grey, mask, as_photo=None):
 class TrainSet(torch.utils.data.Dataset):
     """Balanced draw: each item picks a (source, label) cell uniformly, then an image in it."""
 
-    def __init__(self, images, labels, sources, n, seed):
+    def __init__(self, images, labels, sources, n, seed, printed=None):
         self.images, self.n, self.seed = images, n, seed
+        self.printed = printed if printed is not None else [None] * len(images)
         self.cells = [np.flatnonzero((sources == s) & (labels == l)) for s in (0, 1) for l in (0, 1)]
         self.labels = labels
         self.epoch = 0
@@ -76,7 +82,7 @@ class TrainSet(torch.utils.data.Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         cell = self.cells[rng.integers(4)]
         j = cell[rng.integers(len(cell))]
-        x = augment(rng, self.images[j])
+        x = augment(rng, self.images[j], printed=self.printed[j])
         rot, inv = 0, 0
         if rng.random() < 0.3:
             rot = int(rng.integers(1, 4))
@@ -96,7 +102,7 @@ class PairSet(TrainSet):
         cell = self.cells[rng.integers(4)]
         j = cell[rng.integers(len(cell))]
         scan = augment(rng, self.images[j], as_photo=False)
-        photo = augment(rng, self.images[j], as_photo=True)
+        photo = augment(rng, self.images[j], as_photo=True, printed=self.printed[j])
         rot, inv = 0, 0
         if rng.random() < 0.3:
             rot = int(rng.integers(1, 4))
@@ -169,20 +175,21 @@ def freeze_early_layers(model):
 
 
 def load_split(data_dir):
-    """The patient-level split: training films (grey images, labels, sources 0 Kermany / 1 NIH) and the
-    validation inputs (preprocessed, labels, source names); prints the counts."""
+    """The patient-level split: training films (grey images, labels, sources 0 Kermany / 1 NIH), the
+    validation inputs (preprocessed, labels, source names), and the training films as printed (None where
+    the same: data.read_views); prints the counts."""
     t0 = time.time()
     recs = data.load_records(data_dir)
     train = [r for r in recs if not r["val"]]
     val = [r for r in recs if r["val"]]
-    images = [data.read_grey(r["path"]) for r in train]
+    images, printed = zip(*[data.read_views(r["path"]) for r in train])
     labels = np.array([r["label"] for r in train])
     sources = np.array([0 if r["source"] == "kermany" else 1 for r in train])
     val_x = [data.to_input(data.read_grey(r["path"]), SIZE) for r in val]
     val_y = np.array([r["label"] for r in val])
     val_s = np.array([r["source"] for r in val])
     print(f"loaded {len(train)} train / {len(val)} validation images in {time.time() - t0:.0f}s", flush=True)
-    return images, labels, sources, val_x, val_y, val_s
+    return list(images), labels, sources, val_x, val_y, val_s, list(printed)
 
 
 def validation_summary(model, val_x, val_y, val_s):
@@ -229,7 +236,7 @@ def main():
     cv2.setNumThreads(1)
 
     t0 = time.time()
-    images, labels, sources, val_x, val_y, val_s = load_split(args.data)
+    images, labels, sources, val_x, val_y, val_s, printed = load_split(args.data)
 
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=args.output_stride)
     model = model.to(memory_format=torch.channels_last)
@@ -237,7 +244,7 @@ def main():
         json.dump(vars(args), f)
     frozen, params = freeze_early_layers(model)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
-    ds = TrainSet(images, labels, sources, args.per_epoch, args.seed)
+    ds = TrainSet(images, labels, sources, args.per_epoch, args.seed, printed)
     steps = args.epochs * (args.per_epoch // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
 
