@@ -43,8 +43,13 @@ pub fn inner(img: &RgbImage, spec: &TrimSpec) -> Option<Rect> {
     if w == 0 || h == 0 {
         return None;
     }
-    let g: Vec<u8> = img.as_raw().chunks_exact(3).map(grey).collect();
+    // grey levels computed where looked at: an image without padding stops at its first row and column
+    let raw = img.as_raw();
     let (w_us, max_range) = (w as usize, spec.max_range);
+    let g = |x: u32, y: u32| {
+        let i = 3 * (y as usize * w_us + x as usize);
+        grey(&raw[i..i + 3])
+    };
     // true when the values stay within max_range (stops at the first one that does not)
     let flat = |mut values: Box<dyn Iterator<Item = u8> + '_>| {
         let first = values.next().unwrap_or(0);
@@ -58,8 +63,8 @@ pub fn inner(img: &RgbImage, spec: &TrimSpec) -> Option<Rect> {
         }
         true
     };
-    let row = |y: u32, l: u32, r: u32| flat(Box::new(g[y as usize * w_us..][l as usize..r as usize].iter().copied()));
-    let col = |x: u32, t: u32, b: u32| flat(Box::new((t..b).map(|y| g[y as usize * w_us + x as usize])));
+    let row = |y: u32, l: u32, r: u32| flat(Box::new((l..r).map(|x| g(x, y))));
+    let col = |x: u32, t: u32, b: u32| flat(Box::new((t..b).map(|y| g(x, y))));
 
     let (mut t, mut b, mut l, mut r) = (0, h, 0, w);
     let mut changed = true;
@@ -118,10 +123,10 @@ mod tests {
     #[test]
     fn bars_and_frames_are_cut_to_the_radiograph() {
         let cases = [
-            Rect { left: 0, top: 30, right: 300, bottom: 250 },   // letterbox
-            Rect { left: 40, top: 0, right: 260, bottom: 280 },   // pillarbox
-            Rect { left: 12, top: 9, right: 290, bottom: 271 },   // frame on every side
-            Rect { left: 0, top: 0, right: 280, bottom: 280 },    // right and bottom only
+            Rect { left: 0, top: 30, right: 300, bottom: 250 }, // letterbox
+            Rect { left: 40, top: 0, right: 260, bottom: 280 }, // pillarbox
+            Rect { left: 12, top: 9, right: 290, bottom: 271 }, // frame on every side
+            Rect { left: 0, top: 0, right: 280, bottom: 280 },  // right and bottom only
         ];
         for rect in cases {
             // black padding with a little noise (JPEG, scanner), within the flat range

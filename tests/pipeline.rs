@@ -185,3 +185,22 @@ fn bad_inputs_get_typed_errors() {
     let e = reader().read(b"%PDF-1.4 ...", &ReadOptions::default()).err().unwrap();
     assert!(e.to_string().contains("PDF"), "{e}");
 }
+
+#[test]
+fn flat_padding_around_a_radiograph_is_cut_off_and_the_film_reads_as_without_it() {
+    // border/padded.png: kermany-normal.jpeg inside near-black padding, 20 px left, 12 top, 9 bottom
+    let padded = read("border/padded.png");
+    let plain = read("kermany-normal.jpeg");
+    let film = &padded.report.film;
+    assert!(film.padding_trimmed && !film.detected, "{film:?}");
+    assert_eq!(film.corners, [[20.0, 12.0], [244.0, 12.0], [244.0, 236.0], [20.0, 236.0]]);
+    assert!(!plain.report.film.padding_trimmed);
+    // same score (in logit: the film is clearly normal, so probabilities sit near 0) and same peak, in the
+    // padded file's pixels
+    let logit = |p: f32| (p / (1.0 - p)).ln();
+    let (a, b) = (abnormal(&padded), abnormal(&plain));
+    assert!((logit(a.probability) - logit(b.probability)).abs() < 0.05, "{} vs {}", a.probability, b.probability);
+    let shifted = [b.peak[0] + 20.0, b.peak[1] + 12.0];
+    assert!(xray_reader::geometry::dist(a.peak, shifted) < 3.0, "peak {:?} vs {shifted:?}", a.peak);
+    assert_eq!(padded.report.accepted, plain.report.accepted);
+}

@@ -26,7 +26,7 @@ OUTPUTS = ["probabilities", "cam", "orientation", "inverted", "embedding"]
 OOD_COMPONENTS = 32
 ORIENT_MIN_CAP = 0.99
 NAME = "xray-reader-effnetlite0"
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 
 
 def export_f32(model, path):
