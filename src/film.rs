@@ -41,7 +41,7 @@ pub struct Film {
 /// The first boundary found may be that of a lit lightbox or monitor with the film on it: when the found
 /// region's rim is bright and uniform, the film is looked for again inside it.
 pub fn detect(input: &RgbImage) -> Option<Quad> {
-    let outer = detect_once(input)?;
+    let (outer, _) = detect_once(input)?;
     Some(nested(input, &outer).unwrap_or(outer))
 }
 
@@ -53,7 +53,12 @@ fn nested(input: &RgbImage, outer: &Quad) -> Option<Quad> {
     if !lit_uniform_rim(&flat) {
         return None;
     }
-    let inner = detect_once(&flat)?;
+    // inside a lit rim only a clean boundary counts: a film's own bright margin also makes such a rim, and
+    // what a fill finds inside it is then part of the film (one lung, support well under 1)
+    let (inner, support) = detect_once(&flat)?;
+    if support < CLEAN_SUPPORT {
+        return None;
+    }
     let (fw, fh) = flat.dimensions();
     if geometry::area(&inner) < 0.2 * (fw * fh) as f32 {
         return None;
@@ -88,23 +93,24 @@ fn lit_uniform_rim(img: &RgbImage) -> bool {
     median > 140.0 && near > 0.7
 }
 
-fn detect_once(input: &RgbImage) -> Option<Quad> {
+/// The film's quad in `input` pixels and its edge support, or None.
+fn detect_once(input: &RgbImage) -> Option<(Quad, f32)> {
     let (w, h) = input.dimensions();
     let s = DETECT_SIDE as f32 / w.max(h) as f32;
     let (sw, sh) = (((w as f32 * s).round() as u32).max(8), ((h as f32 * s).round() as u32).max(8));
     let small = imageops::blur(&resample::shrink_to(input, sw, sh), 1.0);
-    // A low-contrast film edge lets a tolerant fill leak into the film; retry with finer tolerances.
-    let quad = [7u8, 5, 4, 3, 2].into_iter().find_map(|tol| quad_for_tolerance(&small, tol))?;
+    let (quad, support) = choose_tolerance(|tol| quad_for_tolerance(&small, tol))?;
     let inv = 1.0 / s;
     let mut q = quad.map(|[x, y]| [x * inv, y * inv]);
     for p in q.iter_mut() {
         p[0] = p[0].clamp(0.0, w as f32);
         p[1] = p[1].clamp(0.0, h as f32);
     }
-    Some(q)
+    Some((q, support))
 }
 
-fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Quad> {
+/// The quad found at one fill tolerance and its edge support.
+fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<(Quad, f32)> {
     let (sw, sh) = small.dimensions();
     let background = grow_background(small, tol);
     let bg_count = background.pixels().filter(|p| p[0] > 0).count();
@@ -144,7 +150,32 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Quad> {
     {
         return None;
     }
-    Some(quad)
+    Some((quad, support))
+}
+
+/// Fill tolerances, coarse to fine.
+const TOLERANCES: [u8; 5] = [7, 5, 4, 3, 2];
+/// Edge support of a clean detection: background just outside and film just inside nearly all along three
+/// edges.
+const CLEAN_SUPPORT: f32 = 0.95;
+
+/// A low-contrast stretch of film edge lets a tolerant fill leak into the film: what is left is part of it,
+/// typically one lung cut off along the spine, with one edge that is not a film edge (support well under
+/// 1). So: the first clean quad, coarse to fine; failing that, the largest quad any tolerance gives (a leak
+/// only ever shrinks the film). Stopping at the first clean one keeps the usual photo at one or two fills,
+/// and keeps a finer fill's extra ring of background pixels out of the film.
+fn choose_tolerance(mut at: impl FnMut(u8) -> Option<(Quad, f32)>) -> Option<(Quad, f32)> {
+    let mut best: Option<(Quad, f32)> = None;
+    for tol in TOLERANCES {
+        let Some((quad, support)) = at(tol) else { continue };
+        if support >= CLEAN_SUPPORT {
+            return Some((quad, support));
+        }
+        if best.is_none_or(|(b, _)| geometry::area(&quad) > geometry::area(&b)) {
+            best = Some((quad, support));
+        }
+    }
+    best
 }
 
 fn debug(args: std::fmt::Arguments) {
@@ -390,6 +421,27 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_first_clean_quad_wins_else_the_largest_of_any_tolerance() {
+        let quad = |side: f32| geometry::rect_quad(side, side);
+        // coarse to fine: a leaked fill (small, unclean) then the whole film (clean), then a finer fill's
+        // slightly larger quad with a ring of background: the first clean one is taken
+        let found = [(7, (quad(50.0), 0.8)), (5, (quad(100.0), 1.0)), (4, (quad(101.0), 1.0))];
+        let at = |tol: u8| found.iter().find(|(t, _)| *t == tol).map(|(_, q)| *q);
+        assert_eq!(choose_tolerance(at), Some((quad(100.0), 1.0)));
+        let mut asked = Vec::new();
+        choose_tolerance(|tol| {
+            asked.push(tol);
+            at(tol)
+        });
+        assert_eq!(asked, [7, 5], "stops at the first clean quad");
+        // nothing clean: the largest, wherever it comes in the order
+        let unclean = [(7, (quad(50.0), 0.8)), (4, (quad(90.0), 0.9)), (2, (quad(70.0), 0.94))];
+        let at = |tol: u8| unclean.iter().find(|(t, _)| *t == tol).map(|(_, q)| *q);
+        assert_eq!(choose_tolerance(at), Some((quad(90.0), 0.9)));
+        assert_eq!(choose_tolerance(|_| None), None);
     }
 
     #[test]

@@ -12,6 +12,31 @@ fn corners_of(meta: &serde_json::Value, photo: &str) -> [[f32; 2]; 4] {
     [p(0), p(1), p(2), p(3)]
 }
 
+/// Two simulated photos (tests/fixtures/film/cases.json says how each was made and how it went wrong
+/// before): a film edge too faint for the coarsest background fill, and a film with a bright margin that
+/// looks like a lightbox's rim. Both used to be found as half a film (one lung) and refused as "not a
+/// chest X-ray"; the whole film must be found, within 3 % of the diagonal at every corner, and read.
+#[test]
+fn a_film_with_a_faint_edge_or_a_bright_margin_is_found_whole_not_by_half() {
+    let cases: serde_json::Value = serde_json::from_slice(&bytes("film/cases.json")).expect("film/cases.json");
+    let cases = cases.as_object().unwrap();
+    assert_eq!(cases.len(), 2);
+    for (name, case) in cases {
+        let photo = format!("film/{name}");
+        let truth = corners_of(&serde_json::json!({ "photos": { &photo: case } }), &photo);
+        let r = read(&photo);
+        assert!(r.report.film.detected, "{photo}: film not found");
+        let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
+        let tol = 0.03 * (w * w + h * h).sqrt();
+        for (got, want) in r.report.film.corners.iter().zip(truth.iter()) {
+            let d = xray_reader::geometry::dist(*got, *want);
+            assert!(d < tol, "{photo}: corner {got:?} is {d:.0} px from {want:?} (tolerance {tol:.0})");
+        }
+        assert!(r.report.accepted, "{photo}: {:?}", r.report.quality);
+        assert!(abnormal(&r).positive, "{photo}: the film is abnormal; {}", abnormal(&r).probability);
+    }
+}
+
 #[test]
 fn a_tilted_photo_of_a_film_is_found_flattened_and_read_the_same() {
     let meta = meta();

@@ -3,7 +3,9 @@
 Writes, for the validation split, each original film and one simulated phone photo of it (fresh seeds, whole
 photo with background: the CLI must find and flatten the film itself), plus the non-X-ray images, then runs
 `xray-reader read --json` over them and reports AUROC per source, film detection and corner error, and
-refusal rates. Usage: python evaluate_cli.py --bin target/release/xray-reader [--data DIR] [--out FILE]
+refusal rates, and separately the refusal of medical images that are not chest radiographs (CT, MR, ultrasound,
+nuclear medicine: `nonxray.medical`). Usage: python evaluate_cli.py --bin target/release/xray-reader [--data DIR] [--out FILE]
+[--details FILE]
 """
 import argparse
 import json
@@ -29,6 +31,8 @@ def main():
     ap.add_argument("--out", default="models/metrics_cli.json")
     ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--details", help="also write one JSON line per image read (file, view, source, label, accepted, "
+                    "refusal codes, probability, film found) to this file, to look at what was refused")
     args = ap.parse_args()
     recs = [r for r in data.load_records(args.data) if r["val"]][::args.every]
     tmp = tempfile.mkdtemp(prefix="xray-eval-")
@@ -56,6 +60,12 @@ def main():
         cv2.imwrite(p, getattr(skd, n)()[..., ::-1])
         files.append(p)
         meta.append(("nonxray", {"source": "nonxray", "label": -1}, None))
+    # medical images that are not chest radiographs (CT, MR, ultrasound, nuclear medicine), reported apart
+    for n, g in zip(*nonxray.medical()):
+        p = os.path.join(tmp, f"medical-{n}.png")
+        cv2.imwrite(p, np.clip(g, 0, 255).astype(np.uint8))
+        files.append(p)
+        meta.append(("medical", {"source": "medical", "label": -1}, None))
     model = ["--model", args.model] if args.model else []
     out = subprocess.run([args.bin, "read", "--json", "--jobs", str(args.jobs)] + model + files, capture_output=True,
                          text=True)
@@ -95,10 +105,30 @@ def main():
     nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
     res["nonxray"] = {"n": len(nx), "refused": float(np.mean([not lines[i]["accepted"] for i in nx])),
                       "accepted_files": [os.path.basename(files[i]) for i in nx if lines[i]["accepted"]]}
-    xr = [i for i, (v, _, _) in enumerate(meta) if v != "nonxray"]
+    md = [i for i, (v, _, _) in enumerate(meta) if v == "medical"]
+    res["medical_not_chest_radiograph"] = {
+        "n": len(md), "refused": float(np.mean([not lines[i].get("accepted", False) for i in md])),
+        "refused_as": {os.path.basename(files[i]): [q["code"] for q in lines[i].get("quality", [])
+                                                    if q["severity"] == "refuse"] or [lines[i]["error"]["kind"]]
+                       for i in md if not lines[i].get("accepted", False)},
+        "accepted_files": [os.path.basename(files[i]) for i in md if lines[i].get("accepted", False)]}
+    xr = [i for i, (v, _, _) in enumerate(meta) if v in ("original", "photo")]
     res["xray_refused"] = float(np.mean([not lines[i]["accepted"] for i in xr]))
     ms = [lines[i]["timings_ms"]["total"] for i in xr]
     res["timings_ms_median_total"] = float(np.median(ms))
+    if args.details:
+        with open(args.details, "w") as f:
+            for path, (view, r, quad), line in zip(files, meta, lines):
+                f.write(json.dumps({
+                    "file": path, "view": view, "source": r["source"], "label": r["label"],
+                    "accepted": line.get("accepted", False), "error": line.get("error"),
+                    "refused_as": [q["code"] for q in line.get("quality", []) if q["severity"] == "refuse"],
+                    "probability": line["findings"][0]["probability"] if line.get("findings") else None,
+                    "film_detected": line.get("film", {}).get("detected"),
+                    "film_corners": line.get("film", {}).get("corners"),
+                    "true_corners": None if quad is None else np.asarray(quad).tolist(), "ood_score": line.get("ood_score"),
+                    "inverted_probability": line.get("inverted_probability"),
+                    "orientation": line.get("orientation")}) + "\n")
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))
