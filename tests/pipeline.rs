@@ -12,6 +12,17 @@ fn corners_of(meta: &serde_json::Value, photo: &str) -> [[f32; 2]; 4] {
     [p(0), p(1), p(2), p(3)]
 }
 
+/// The film was found, every corner within 3 % of the photo's diagonal of the truth.
+fn assert_film_found_at(r: &xray_reader::Reading, truth: &[[f32; 2]; 4], photo: &str) {
+    assert!(r.report.film.detected, "{photo}: film not found");
+    let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
+    let tol = 0.03 * (w * w + h * h).sqrt();
+    for (got, want) in r.report.film.corners.iter().zip(truth.iter()) {
+        let d = xray_reader::geometry::dist(*got, *want);
+        assert!(d < tol, "{photo}: corner {got:?} is {d:.0} px from {want:?} (tolerance {tol:.0})");
+    }
+}
+
 /// Two simulated photos (tests/fixtures/film/cases.json says how each was made and how it went wrong
 /// before): a film edge too faint for the coarsest background fill, and a film with a bright margin that
 /// looks like a lightbox's rim. Both used to be found as half a film (one lung) and refused as "not a
@@ -25,13 +36,7 @@ fn a_film_with_a_faint_edge_or_a_bright_margin_is_found_whole_not_by_half() {
         let photo = format!("film/{name}");
         let truth = corners_of(&serde_json::json!({ "photos": { &photo: case } }), &photo);
         let r = read(&photo);
-        assert!(r.report.film.detected, "{photo}: film not found");
-        let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
-        let tol = 0.03 * (w * w + h * h).sqrt();
-        for (got, want) in r.report.film.corners.iter().zip(truth.iter()) {
-            let d = xray_reader::geometry::dist(*got, *want);
-            assert!(d < tol, "{photo}: corner {got:?} is {d:.0} px from {want:?} (tolerance {tol:.0})");
-        }
+        assert_film_found_at(&r, &truth, &photo);
         assert!(r.report.accepted, "{photo}: {:?}", r.report.quality);
         assert!(abnormal(&r).positive, "{photo}: the film is abnormal; {}", abnormal(&r).probability);
     }
@@ -44,13 +49,7 @@ fn a_tilted_photo_of_a_film_is_found_flattened_and_read_the_same() {
         let truth = corners_of(&meta, photo);
         let film = meta["photos"][photo]["film"].as_str().unwrap().to_string();
         let r = read(photo);
-        assert!(r.report.film.detected, "{photo}: film not found");
-        let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
-        let tol = 0.03 * (w * w + h * h).sqrt();
-        for (got, want) in r.report.film.corners.iter().zip(truth.iter()) {
-            let d = xray_reader::geometry::dist(*got, *want);
-            assert!(d < tol, "{photo}: corner {got:?} is {d:.0} px from {want:?} (tolerance {tol:.0})");
-        }
+        assert_film_found_at(&r, &truth, &photo);
         let direct = read(&film);
         assert_eq!(abnormal(&r).positive, abnormal(&direct).positive, "{photo} vs {film}");
         assert!(r.report.accepted, "{photo}: {:?}", r.report.quality);
