@@ -57,7 +57,8 @@ pub enum Severity {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct QualityItem {
     /// Stable machine name: not_chest_xray, colour_photo, inverted, rotated, too_dark, too_bright,
-    /// low_contrast, low_resolution, blurred, film_not_found.
+    /// low_contrast, low_resolution, blurred. (Whether a film was found in a photo is `FilmInfo::detected`,
+    /// not a quality item: a file that is the radiograph itself has no film edge to find.)
     pub code: String,
     pub severity: Severity,
     /// What was found and what to do about it, for the person holding the phone.
