@@ -9,14 +9,7 @@ cd "$(dirname "$0")/.."
 SITE=target/site
 PROFILE="${XRAY_WASM_PROFILE:-web}"
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  rustup target add wasm32-unknown-unknown
-fi
-WB_VERSION=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print }' Cargo.lock)
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
-  echo "installing wasm-bindgen-cli $WB_VERSION (matches Cargo.lock)…"
-  cargo install wasm-bindgen-cli --version "$WB_VERSION"
-fi
+source scripts/wasm-tools.sh
 
 rm -rf "$SITE"
 mkdir -p "$SITE/models"

@@ -12,6 +12,7 @@ cargo test --all-targets "$@"
 # e2e needs only the CLI and the server binaries (target/debug/xray-reader*), not the test binaries
 prune target/debug/deps target/debug/incremental target/debug/build target/debug/examples
 # the wasm Reader class itself, in headless Chromium (wasm-bindgen-test; webdriver.json sets the browser)
+source scripts/wasm-tools.sh # the target and the pinned wasm-bindgen-test-runner
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
   cargo test --target wasm32-unknown-unknown --no-default-features --test wasm
 prune target/wasm32-unknown-unknown/debug
