@@ -5,8 +5,10 @@
 //! Method: on a small copy of the photo, grow the background inwards from the image border through
 //! pixels whose colour changes smoothly (a room, a desk, a lightbox surround), take the largest remaining
 //! blob, fit the largest-area quadrilateral to its convex hull, and accept it only if its four edges are
-//! straight, high-contrast boundaries with background outside. When the region found has a bright, uniform
-//! rim (a lightbox or screen), look again inside it for the film. Anything less certain passes through.
+//! straight, high-contrast boundaries with background outside. The fill is tried from coarse to fine
+//! tolerance: the first quad with clean edges wins, else the largest (a fill that leaked into the film leaves
+//! part of it). When the region found has a bright, uniform rim (a lightbox or screen), look again inside it
+//! for the film, which must then have clean edges. Anything less certain passes through.
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
