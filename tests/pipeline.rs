@@ -6,8 +6,9 @@ use image::{DynamicImage, ImageFormat};
 use xray_reader::ReadOptions;
 use xray_reader::report::Severity;
 
-fn corners_of(meta: &serde_json::Value, photo: &str) -> [[f32; 2]; 4] {
-    let c = &meta["photos"][photo]["corners"];
+/// The true film corners of one photo's entry (fixtures.json's `photos`, film/cases.json).
+fn corners_of(entry: &serde_json::Value) -> [[f32; 2]; 4] {
+    let c = &entry["corners"];
     let p = |i: usize| [c[i][0].as_f64().unwrap() as f32, c[i][1].as_f64().unwrap() as f32];
     [p(0), p(1), p(2), p(3)]
 }
@@ -34,7 +35,7 @@ fn a_film_with_a_faint_edge_or_a_bright_margin_is_found_whole_not_by_half() {
     assert_eq!(cases.len(), 2);
     for (name, case) in cases {
         let photo = format!("film/{name}");
-        let truth = corners_of(&serde_json::json!({ "photos": { &photo: case } }), &photo);
+        let truth = corners_of(case);
         let r = read(&photo);
         assert_film_found_at(&r, &truth, &photo);
         assert!(r.report.accepted, "{photo}: {:?}", r.report.quality);
@@ -46,7 +47,7 @@ fn a_film_with_a_faint_edge_or_a_bright_margin_is_found_whole_not_by_half() {
 fn a_tilted_photo_of_a_film_is_found_flattened_and_read_the_same() {
     let meta = meta();
     for photo in ["photo-nih-pneumonia.jpg", "photo-kermany-normal.jpg", "photo-nih-normal.jpg"] {
-        let truth = corners_of(&meta, photo);
+        let truth = corners_of(&meta["photos"][photo]);
         let film = meta["photos"][photo]["film"].as_str().unwrap().to_string();
         let r = read(photo);
         assert_film_found_at(&r, &truth, &photo);
@@ -66,7 +67,7 @@ fn a_tilted_photo_of_a_film_is_found_flattened_and_read_the_same() {
 fn caller_corners_override_detection() {
     let meta = meta();
     let photo = "photo-nih-pneumonia.jpg";
-    let truth = corners_of(&meta, photo);
+    let truth = corners_of(&meta["photos"][photo]);
     let mut shuffled = truth;
     shuffled.swap(0, 2);
     let opts = ReadOptions { corners: Some(shuffled), ..Default::default() };

@@ -23,6 +23,16 @@ import nonxray
 import photo_sim
 
 
+def accepted(line):
+    """A read's verdict; a file the reader could not read at all (an error line) counts as refused."""
+    return line.get("accepted", False)
+
+
+def refusals(line):
+    """The codes of the quality items that refused the read."""
+    return [q["code"] for q in line.get("quality", []) if q["severity"] == "refuse"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
@@ -78,7 +88,7 @@ def main():
             y = np.array([meta[i][1]["label"] for i in k])
             p = np.array([lines[i]["findings"][0]["probability"] for i in k])
             thr = lines[k[0]]["findings"][0]["threshold"]
-            acc = np.array([lines[i]["accepted"] for i in k])
+            acc = np.array([accepted(lines[i]) for i in k])
             lo, hi = export.bootstrap_auc(y, p)
             t70 = np.percentile(p[y == 0], 70)
             res["per_source"][f"{source}/{view}"] = {
@@ -86,7 +96,7 @@ def main():
                 "sensitivity": float((p[y == 1] >= thr).mean()), "specificity": float((p[y == 0] < thr).mean()),
                 "sensitivity_at_specificity_0.70": float((p[y == 1] > t70).mean()),
                 "refused": float(1 - acc.mean()),
-                "refusal_codes": sorted({q["code"] for i in k for q in lines[i]["quality"] if q["severity"] == "refuse"}),
+                "refusal_codes": sorted({c for i in k for c in refusals(lines[i])}),
             }
     ph = [i for i, (v, _, _) in enumerate(meta) if v == "photo"]
     det = [lines[i]["film"]["detected"] for i in ph]
@@ -103,17 +113,16 @@ def main():
     orig = [i for i, (v, _, _) in enumerate(meta) if v == "original"]
     res["film_detection"]["bare_films_with_a_false_film_found"] = float(np.mean([lines[i]["film"]["detected"] for i in orig]))
     nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
-    res["nonxray"] = {"n": len(nx), "refused": float(np.mean([not lines[i]["accepted"] for i in nx])),
-                      "accepted_files": [os.path.basename(files[i]) for i in nx if lines[i]["accepted"]]}
+    res["nonxray"] = {"n": len(nx), "refused": float(np.mean([not accepted(lines[i]) for i in nx])),
+                      "accepted_files": [os.path.basename(files[i]) for i in nx if accepted(lines[i])]}
     md = [i for i, (v, _, _) in enumerate(meta) if v == "medical"]
     res["medical_not_chest_radiograph"] = {
-        "n": len(md), "refused": float(np.mean([not lines[i].get("accepted", False) for i in md])),
-        "refused_as": {os.path.basename(files[i]): [q["code"] for q in lines[i].get("quality", [])
-                                                    if q["severity"] == "refuse"] or [lines[i]["error"]["kind"]]
-                       for i in md if not lines[i].get("accepted", False)},
-        "accepted_files": [os.path.basename(files[i]) for i in md if lines[i].get("accepted", False)]}
+        "n": len(md), "refused": float(np.mean([not accepted(lines[i]) for i in md])),
+        "refused_as": {os.path.basename(files[i]): refusals(lines[i]) or [lines[i]["error"]["kind"]]
+                       for i in md if not accepted(lines[i])},
+        "accepted_files": [os.path.basename(files[i]) for i in md if accepted(lines[i])]}
     xr = [i for i, (v, _, _) in enumerate(meta) if v in ("original", "photo")]
-    res["xray_refused"] = float(np.mean([not lines[i]["accepted"] for i in xr]))
+    res["xray_refused"] = float(np.mean([not accepted(lines[i]) for i in xr]))
     ms = [lines[i]["timings_ms"]["total"] for i in xr]
     res["timings_ms_median_total"] = float(np.median(ms))
     if args.details:
@@ -121,8 +130,7 @@ def main():
             for path, (view, r, quad), line in zip(files, meta, lines):
                 f.write(json.dumps({
                     "file": path, "view": view, "source": r["source"], "label": r["label"],
-                    "accepted": line.get("accepted", False), "error": line.get("error"),
-                    "refused_as": [q["code"] for q in line.get("quality", []) if q["severity"] == "refuse"],
+                    "accepted": accepted(line), "error": line.get("error"), "refused_as": refusals(line),
                     "probability": line["findings"][0]["probability"] if line.get("findings") else None,
                     "film_detected": line.get("film", {}).get("detected"),
                     "film_corners": line.get("film", {}).get("corners"),
