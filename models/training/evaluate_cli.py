@@ -21,6 +21,7 @@ import data
 import export
 import nonxray
 import photo_sim
+import photo_sim_alt
 
 
 def accepted(line):
@@ -33,6 +34,29 @@ def refusals(line):
     return [q["code"] for q in line.get("quality", []) if q["severity"] == "refuse"]
 
 
+def corner_error(found, truth):
+    """Largest corner distance (pixels) to the true outline, or to the nearest of several rightful ones (a film
+    with a clear margin: its sheet or its exposed area) when `truth` is a stack of outlines."""
+    truth = np.asarray(truth)
+    outlines = truth if truth.ndim == 3 else truth[None]
+    return float(min(np.linalg.norm(np.asarray(found) - q, axis=1).max() for q in outlines))
+
+
+def film_detection(meta, lines, view):
+    """How often the film was found in the photos of one generator, and how far off its corners were."""
+    ph = [i for i, (v, _, _) in enumerate(meta) if v == view]
+    det = [lines[i]["film"]["detected"] for i in ph]
+    errs = []
+    for i in ph:
+        if lines[i]["film"]["detected"]:
+            got = np.array(lines[i]["film"]["corners"])
+            diag = np.hypot(lines[i]["image"]["width"], lines[i]["image"]["height"])
+            errs.append(corner_error(got, meta[i][2]) / diag)
+    return {"photos": len(ph), "detected": float(np.mean(det)),
+            "max_corner_error_over_diagonal_median": float(np.median(errs)) if errs else None,
+            "within_3pct": float(np.mean(np.array(errs) < 0.03)) if errs else None}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
@@ -41,12 +65,15 @@ def main():
     ap.add_argument("--out", default="models/metrics_cli.json")
     ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-alt", dest="alt", action="store_false",
+                    help="leave out the photos of the second generator (photo_sim_alt.py, evaluation only)")
     ap.add_argument("--details", help="also write one JSON line per image read (file, view, source, label, accepted, "
                     "refusal codes, probability, film found) to this file, to look at what was refused")
     args = ap.parse_args()
     recs = [r for r in data.load_records(args.data) if r["val"]][::args.every]
     tmp = tempfile.mkdtemp(prefix="xray-eval-")
     rng = np.random.default_rng(99)
+    rng_alt = np.random.default_rng(7)  # its own stream: the photo_sim photos stay those of earlier runs
     files, meta = [], []
     for i, r in enumerate(recs):
         files.append(r["path"])
@@ -57,6 +84,12 @@ def main():
         cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
         files.append(p)
         meta.append(("photo", r, quad))
+        if args.alt:
+            photo, quads = photo_sim_alt.photograph(rng_alt, grey)
+            p = os.path.join(tmp, f"photo-alt-{i}.jpg")
+            cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+            files.append(p)
+            meta.append(("photo_alt", r, np.stack(quads)))
     names, imgs = nonxray.images()
     for n, g in zip(names, imgs):
         p = os.path.join(tmp, f"nonxray-{n}.png")
@@ -82,7 +115,7 @@ def main():
     lines = [json.loads(l) for l in out.stdout.splitlines()]
     assert len(lines) == len(files), out.stderr
     res = {"n_validation_films": len(recs), "command": "python models/training/evaluate_cli.py", "per_source": {}}
-    for view in ("original", "photo"):
+    for view in ("original", "photo") + (("photo_alt",) if args.alt else ()):
         for source in ("kermany", "nih"):
             k = [i for i, (v, r, _) in enumerate(meta) if v == view and r["source"] == source]
             y = np.array([meta[i][1]["label"] for i in k])
@@ -98,18 +131,9 @@ def main():
                 "refused": float(1 - acc.mean()),
                 "refusal_codes": sorted({c for i in k for c in refusals(lines[i])}),
             }
-    ph = [i for i, (v, _, _) in enumerate(meta) if v == "photo"]
-    det = [lines[i]["film"]["detected"] for i in ph]
-    errs = []
-    for i in ph:
-        if lines[i]["film"]["detected"]:
-            got = np.array(lines[i]["film"]["corners"])
-            q = meta[i][2]
-            diag = np.hypot(lines[i]["image"]["width"], lines[i]["image"]["height"])
-            errs.append(float(np.linalg.norm(got - q, axis=1).max() / diag))
-    res["film_detection"] = {"photos": len(ph), "detected": float(np.mean(det)),
-                             "max_corner_error_over_diagonal_median": float(np.median(errs)) if errs else None,
-                             "within_3pct": float(np.mean(np.array(errs) < 0.03)) if errs else None}
+    res["film_detection"] = film_detection(meta, lines, "photo")
+    if args.alt:
+        res["film_detection_alt_generator"] = film_detection(meta, lines, "photo_alt")
     orig = [i for i, (v, _, _) in enumerate(meta) if v == "original"]
     res["film_detection"]["bare_films_with_a_false_film_found"] = float(np.mean([lines[i]["film"]["detected"] for i in orig]))
     nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
@@ -123,6 +147,9 @@ def main():
         "accepted_files": [os.path.basename(files[i]) for i in md if accepted(lines[i])]}
     xr = [i for i, (v, _, _) in enumerate(meta) if v in ("original", "photo")]
     res["xray_refused"] = float(np.mean([not accepted(lines[i]) for i in xr]))
+    if args.alt:
+        alt = [i for i, (v, _, _) in enumerate(meta) if v == "photo_alt"]
+        res["alt_generator_photos_refused"] = float(np.mean([not accepted(lines[i]) for i in alt]))
     ms = [lines[i]["timings_ms"]["total"] for i in xr]
     res["timings_ms_median_total"] = float(np.median(ms))
     if args.details:

@@ -22,6 +22,8 @@ use crate::geometry::{self, Quad};
 use crate::manifest::TrimSpec;
 use crate::resample;
 
+mod lines;
+
 /// Detection runs on a copy of the photo with this long side.
 const DETECT_SIDE: u32 = 256;
 /// The flattened film is at most this many pixels on its long side (the model needs far fewer).
@@ -41,10 +43,46 @@ pub struct Film {
 /// Find the film's corners in input pixels; None when the image should be read as it is.
 ///
 /// The first boundary found may be that of a lit lightbox or monitor with the film on it: when the found
-/// region's rim is bright and uniform, the film is looked for again inside it.
+/// region's rim is bright and uniform, the film is looked for again inside it. When growing the background
+/// finds nothing, the film is looked for as four straight edges (`lines`).
 pub fn detect(input: &RgbImage) -> Option<Quad> {
-    let (outer, _) = detect_once(input)?;
-    Some(nested(input, &outer).unwrap_or(outer))
+    let small = Small::of(input);
+    match small.fill() {
+        // a clean quad, else the largest unclean one (a leak only ever shrinks the film)
+        Some((outer, _)) => {
+            let outer = small.to_input(outer);
+            Some(nested(input, &outer).unwrap_or(outer))
+        }
+        // the fill found nothing (a textured background, a window): four straight edges
+        None => lines::find(&small.image).map(|q| small.to_input(q)),
+    }
+}
+
+/// The copy of the photo detection runs on: at most `DETECT_SIDE` on the long side, slightly blurred.
+struct Small {
+    image: RgbImage,
+    /// Input pixels per small pixel.
+    scale: f32,
+    input_size: (u32, u32),
+}
+
+impl Small {
+    fn of(input: &RgbImage) -> Self {
+        let (w, h) = input.dimensions();
+        let s = DETECT_SIDE as f32 / w.max(h) as f32;
+        let (sw, sh) = (((w as f32 * s).round() as u32).max(8), ((h as f32 * s).round() as u32).max(8));
+        Small { image: imageops::blur(&resample::shrink_to(input, sw, sh), 1.0), scale: 1.0 / s, input_size: (w, h) }
+    }
+
+    fn to_input(&self, quad: Quad) -> Quad {
+        let (w, h) = self.input_size;
+        quad.map(|[x, y]| [(x * self.scale).clamp(0.0, w as f32), (y * self.scale).clamp(0.0, h as f32)])
+    }
+
+    /// The background fill's quad (small pixels) and its edge support, or None.
+    fn fill(&self) -> Option<(Quad, f32)> {
+        choose_tolerance(|tol| quad_for_tolerance(&self.image, tol))
+    }
 }
 
 /// Long side of the flattened copy the nested look searches (its detection runs at `DETECT_SIDE` anyway).
@@ -57,10 +95,12 @@ fn nested(input: &RgbImage, outer: &Quad) -> Option<Quad> {
     }
     // inside a lit rim only a clean boundary counts: a film's own bright margin also makes such a rim, and
     // what a fill finds inside it is then part of the film (one lung, support well under 1)
-    let (inner, support) = detect_once(&flat)?;
+    let small = Small::of(&flat);
+    let (inner, support) = small.fill()?;
     if support < CLEAN_SUPPORT {
         return None;
     }
+    let inner = small.to_input(inner);
     let (fw, fh) = flat.dimensions();
     if geometry::area(&inner) < 0.2 * (fw * fh) as f32 {
         return None;
@@ -93,22 +133,6 @@ fn lit_uniform_rim(img: &RgbImage) -> bool {
     let near = v.iter().filter(|x| (**x - median).abs() <= 20.0).count() as f32 / v.len() as f32;
     debug(format_args!("rim median {median:.0}, {:.0}% near it", near * 100.0));
     median > 140.0 && near > 0.7
-}
-
-/// The film's quad in `input` pixels and its edge support, or None.
-fn detect_once(input: &RgbImage) -> Option<(Quad, f32)> {
-    let (w, h) = input.dimensions();
-    let s = DETECT_SIDE as f32 / w.max(h) as f32;
-    let (sw, sh) = (((w as f32 * s).round() as u32).max(8), ((h as f32 * s).round() as u32).max(8));
-    let small = imageops::blur(&resample::shrink_to(input, sw, sh), 1.0);
-    let (quad, support) = choose_tolerance(|tol| quad_for_tolerance(&small, tol))?;
-    let inv = 1.0 / s;
-    let mut q = quad.map(|[x, y]| [x * inv, y * inv]);
-    for p in q.iter_mut() {
-        p[0] = p[0].clamp(0.0, w as f32);
-        p[1] = p[1].clamp(0.0, h as f32);
-    }
-    Some((q, support))
 }
 
 /// The quad found at one fill tolerance and its edge support.
