@@ -1,9 +1,9 @@
 //! The film as four straight edges: a second way to find it, for photos where growing the background finds
 //! nothing (a textured desk or wall, a window behind the film, a finger across an edge).
 //!
-//! On the small detection copy: Canny edges, Hough lines, the strongest near-horizontal and near-vertical
-//! ones paired into quadrilaterals, and a quadrilateral kept only when edge pixels lie along all four of its
-//! sides. Nested outlines are common (lightbox or monitor, its frame, the film, the film's exposed area), so
+//! On the small detection copy: Canny edges, Hough lines, the near-horizontal and near-vertical ones with
+//! the longest unbroken runs of edge pixels paired into quadrilaterals, and a quadrilateral kept only when
+//! edge pixels lie along three of its sides right up to the corners and at least faintly along the fourth. Nested outlines are common (lightbox or monitor, its frame, the film, the film's exposed area), so
 //! the largest clean outline is taken and then, while a clean outline sits inside it with a uniform band
 //! between them (a frame, a lit panel, a film's clear margin), the inner one.
 
