@@ -37,25 +37,32 @@ const MIN_NESTED: f32 = 0.3;
 
 /// The film's outline in `small`'s pixels, or None.
 pub fn find(small: &RgbImage) -> Option<Quad> {
-    let (grey, candidates) = outlines_of(small);
-    let first = *candidates.first()?;
-    let quad = descend(first, &candidates, &grey);
+    let maps = Maps::of(small);
+    let candidates = outlines(&maps);
+    for (q, score) in candidates.iter().take(30) {
+        super::debug(format_args!("outline {q:?} area {} score {score}", geometry::area(q)));
+    }
+    let quad = descend(candidates.first()?.0, &candidates, &maps.grey);
     super::debug(format_args!("straight edges: {quad:?}"));
     Some(quad)
 }
 
-/// The grey copy and every clean outline in it, largest first.
-fn outlines_of(small: &RgbImage) -> (GrayImage, Vec<(Quad, f32)>) {
-    let grey = GrayImage::from_fn(small.width(), small.height(), |x, y| {
-        Luma([(255.0 * crate::preprocess::luma_of(small.get_pixel(x, y))).round() as u8])
-    });
-    let edges = canny(&grey, CANNY_LOW, CANNY_HIGH);
-    let gradient = Gradient::of(&grey);
-    let candidates = outlines(&edges, &gradient);
-    for (q, score) in candidates.iter().take(30) {
-        super::debug(format_args!("outline {q:?} area {} score {score}", geometry::area(q)));
+/// What the search looks at: the grey copy, its Canny edges and its gradients.
+struct Maps {
+    grey: GrayImage,
+    edges: GrayImage,
+    gradient: Gradient,
+}
+
+impl Maps {
+    fn of(small: &RgbImage) -> Self {
+        let grey = GrayImage::from_fn(small.width(), small.height(), |x, y| {
+            Luma([(255.0 * crate::preprocess::luma_of(small.get_pixel(x, y))).round() as u8])
+        });
+        let edges = canny(&grey, CANNY_LOW, CANNY_HIGH);
+        let gradient = Gradient::of(&grey);
+        Maps { grey, edges, gradient }
     }
-    (grey, candidates)
 }
 
 /// Sobel gradients of the grey image: an edge pixel counts for a side only when the grey changes across
@@ -80,7 +87,8 @@ impl Gradient {
 
 /// Every quadrilateral made of two near-horizontal and two near-vertical strong lines whose four sides
 /// lie on edges, with its score, largest first.
-fn outlines(edges: &GrayImage, gradient: &Gradient) -> Vec<(Quad, f32)> {
+fn outlines(maps: &Maps) -> Vec<(Quad, f32)> {
+    let (edges, gradient) = (&maps.edges, &maps.gradient);
     let (w, h) = edges.dimensions();
     let votes = (0.12 * w.min(h) as f32) as u32;
     let lines = detect_lines(edges, LineDetectionOptions { vote_threshold: votes.max(8), suppression_radius: 4 });
@@ -208,20 +216,20 @@ fn side_score(q: &Quad, edges: &GrayImage, gradient: &Gradient) -> Option<f32> {
 }
 
 /// From `start`, inner outlines while the band between is uniform (see the module's doc).
-fn descend(start: (Quad, f32), candidates: &[(Quad, f32)], grey: &GrayImage) -> Quad {
+fn descend(start: Quad, candidates: &[(Quad, f32)], grey: &GrayImage) -> Quad {
     let mut current = start;
     loop {
-        let outer_area = geometry::area(&current.0);
+        let outer_area = geometry::area(&current);
         let inner = candidates.iter().find(|(q, _)| {
             let a = geometry::area(q);
             a < 0.97 * outer_area
                 && a >= MIN_NESTED * outer_area
-                && contains(&current.0, q)
-                && uniform_band(&current.0, q, grey)
+                && contains(&current, q)
+                && uniform_band(&current, q, grey)
         });
         match inner {
-            Some(next) => current = *next,
-            None => return current.0,
+            Some((next, _)) => current = *next,
+            None => return current,
         }
     }
 }
@@ -336,25 +344,19 @@ mod tests {
 
     #[test]
     fn outlines_must_run_along_real_edges_into_their_corners() {
-        let img = scene(240, 320, gravel, &[], FILM);
-        let (_, candidates) = outlines_of(&img);
-        assert!(!candidates.is_empty());
-        let grey = GrayImage::from_fn(240, 320, |x, y| Luma([img.get_pixel(x, y)[0]]));
-        let edges = canny(&grey, CANNY_LOW, CANNY_HIGH);
-        let gradient = Gradient::of(&grey);
-        assert!(side_score(&FILM, &edges, &gradient).is_some(), "the film's own outline");
+        let m = Maps::of(&scene(240, 320, gravel, &[], FILM));
+        assert!(!outlines(&m).is_empty());
+        assert!(side_score(&FILM, &m.edges, &m.gradient).is_some(), "the film's own outline");
         // the bottom side moved a fifth of the way up: its side runs through the film, and the two long
         // sides stop short of their edges' ends
         let short = [FILM[0], FILM[1], [188.0, 222.0], [42.0, 210.0]];
-        assert!(side_score(&short, &edges, &gradient).is_none(), "an outline cutting through the film");
+        assert!(side_score(&short, &m.edges, &m.gradient).is_none(), "an outline cutting through the film");
         // the panel's top edge with the film's other three: the film's side edges stop short of the panel's
         // top, so both side lines lack edges at their top ends
-        let img = lightbox();
-        let grey = GrayImage::from_fn(240, 320, |x, y| Luma([img.get_pixel(x, y)[0]]));
-        let (edges, gradient) = (canny(&grey, CANNY_LOW, CANNY_HIGH), Gradient::of(&grey));
-        assert!(side_score(&FILM, &edges, &gradient).is_some(), "the film on the lightbox");
+        let m = Maps::of(&lightbox());
+        assert!(side_score(&FILM, &m.edges, &m.gradient).is_some(), "the film on the lightbox");
         let mixed = [[53.6, 21.8], [197.5, 29.7], FILM[2], FILM[3]];
-        assert!(side_score(&mixed, &edges, &gradient).is_none(), "the panel's top edge taken for the film's");
+        assert!(side_score(&mixed, &m.edges, &m.gradient).is_none(), "the panel's top edge taken for the film's");
         // nothing in a texture alone
         let bare = scene(240, 320, gravel, &[], [[0.0; 2]; 4]);
         assert!(find(&bare).is_none(), "gravel alone has no film");
