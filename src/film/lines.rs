@@ -1,11 +1,15 @@
 //! The film as four straight edges: a second way to find it, for photos where growing the background finds
 //! nothing (a textured desk or wall, a window behind the film, a finger across an edge).
 //!
-//! On the small detection copy: Canny edges, Hough lines, the near-horizontal and near-vertical ones with
-//! the longest unbroken runs of edge pixels paired into quadrilaterals, and a quadrilateral kept only when
-//! edge pixels lie along three of its sides right up to the corners and at least faintly along the fourth. Nested outlines are common (lightbox or monitor, its frame, the film, the film's exposed area), so
-//! the largest clean outline is taken and then, while a clean outline sits inside it with a uniform band
-//! between them (a frame, a lit panel, a film's clear margin), the inner one.
+//! On the small detection copy: Canny edges, Hough lines refitted to their edge pixels (Hough's one-degree
+//! steps leave a long side pixels off at its ends), the near-horizontal and near-vertical ones with the
+//! longest unbroken runs of edge pixels paired into quadrilaterals, and a quadrilateral kept only when edge
+//! pixels lie along three of its sides right up to the corners and at least faintly along the fourth, whose
+//! neighbours must then end at its corners. Nested outlines are common (lightbox or monitor, its frame, the
+//! film, the film's exposed area), so the largest clean outline is taken and then, while a clean outline
+//! sits inside it with a uniform band between them (a frame, a lit panel, a film's clear margin), the inner
+//! one. Where no quadrilateral passes, a film with one side that is no edge at all (its bright end against a
+//! bright background) is looked for as three strong sides whose two parallel ones end about equally far on.
 
 use image::{GrayImage, Luma, RgbImage};
 use imageproc::edges::canny;
@@ -34,11 +38,34 @@ const MIN_AREA: f32 = 0.15;
 const BAND_STEP: i32 = 12;
 /// An outline inside another must cover at least this much of it to be taken instead.
 const MIN_NESTED: f32 = 0.3;
+/// Hough's lines come in one-degree steps, a few pixels off at the ends of a long side; each is refitted
+/// to the edge pixels within these distances of it (pixels), the second pass around the first fit.
+const FIT_BANDS: [f32; 2] = [2.5, 1.5];
+/// ... when at least this many are there, and the fit turns the line by at most this (degrees).
+const FIT_MIN_POINTS: usize = 12;
+const FIT_MAX_TURN_DEG: f32 = 1.5;
+/// An open outline's two side edges must run on about equally far (the shorter at least this fraction of
+/// the longer), at least this fraction of the image's short side, bridging gaps of up to this many pixels.
+const OPEN_MIN_RATIO: f32 = 0.8;
+const OPEN_MIN_RUN: f32 = 0.3;
+const OPEN_MAX_GAP: f32 = 3.0;
+/// Sides that end at a corner (theirs, or one on a faint or open side): no more than this fraction of the
+/// next stretch beyond it (this fraction of the image's short side, or up to the image's border) lies on an
+/// edge along the same line.
+const CLEAR: f32 = 0.2;
+const MAX_BEYOND: f32 = 0.25;
+/// Two refitted lines this close (degrees, pixels) are the same edge: the weaker one is dropped.
+const SAME_LINE_DEG: f32 = 1.0;
+const SAME_LINE_PX: f32 = 2.0;
 
 /// The film's outline in `small`'s pixels, or None.
 pub fn find(small: &RgbImage) -> Option<Quad> {
     let maps = Maps::of(small);
-    let candidates = outlines(&maps);
+    let (horizontal, vertical) = strongest_lines(&maps);
+    let mut candidates = outlines(&maps, &horizontal, &vertical);
+    if candidates.is_empty() {
+        candidates = open_outlines(&maps, &horizontal, &vertical);
+    }
     for (q, score) in candidates.iter().take(30) {
         super::debug(format_args!("outline {q:?} area {} score {score}", geometry::area(q)));
     }
@@ -47,11 +74,19 @@ pub fn find(small: &RgbImage) -> Option<Quad> {
     Some(quad)
 }
 
-/// What the search looks at: the grey copy, its Canny edges and its gradients.
+/// What the search looks at: the grey copy, its Canny edges and its gradients, and the edge pixels with the
+/// direction of their gradient.
 struct Maps {
     grey: GrayImage,
     edges: GrayImage,
     gradient: Gradient,
+    points: Vec<EdgePoint>,
+}
+
+/// An edge pixel and the unit vector of its gradient.
+struct EdgePoint {
+    p: [f32; 2],
+    g: [f32; 2],
 }
 
 impl Maps {
@@ -61,7 +96,80 @@ impl Maps {
         });
         let edges = canny(&grey, CANNY_LOW, CANNY_HIGH);
         let gradient = Gradient::of(&grey);
-        Maps { grey, edges, gradient }
+        let points = edges
+            .enumerate_pixels()
+            .filter(|(_, _, v)| v[0] > 0)
+            .filter_map(|(x, y, _)| {
+                let (gx, gy) = (gradient.x.get_pixel(x, y)[0] as f32, gradient.y.get_pixel(x, y)[0] as f32);
+                let m = (gx * gx + gy * gy).sqrt();
+                (m > 0.0).then(|| EdgePoint { p: [x as f32, y as f32], g: [gx / m, gy / m] })
+            })
+            .collect();
+        Maps { grey, edges, gradient, points }
+    }
+}
+
+/// The line `x n[0] + y n[1] = r` (`n` a unit normal).
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    n: [f32; 2],
+    r: f32,
+}
+
+impl Line {
+    fn of(l: &PolarLine) -> Line {
+        let (s, c) = (l.angle_in_degrees as f32).to_radians().sin_cos();
+        Line { n: [c, s], r: l.r }
+    }
+
+    /// Signed distance of `p` from the line.
+    fn offset(&self, p: [f32; 2]) -> f32 {
+        p[0] * self.n[0] + p[1] * self.n[1] - self.r
+    }
+
+    /// The same line with its normal turned towards `n`'s side.
+    fn facing(self, n: [f32; 2]) -> Line {
+        if self.n[0] * n[0] + self.n[1] * n[1] < 0.0 { Line { n: [-self.n[0], -self.n[1]], r: -self.r } } else { self }
+    }
+
+    fn same_as(&self, other: &Line) -> bool {
+        let o = other.facing(self.n);
+        let cos = self.n[0] * o.n[0] + self.n[1] * o.n[1];
+        cos >= SAME_LINE_DEG.to_radians().cos() && (self.r - o.r).abs() <= SAME_LINE_PX
+    }
+
+    /// The line refitted (total least squares) to the edge pixels near it whose gradient runs across it;
+    /// unchanged where too few are near or the fit would turn it much.
+    fn refined(self, points: &[EdgePoint]) -> Line {
+        let mut fit = self;
+        for band in FIT_BANDS {
+            let near: Vec<[f32; 2]> = points
+                .iter()
+                .filter(|e| fit.offset(e.p).abs() <= band && (e.g[0] * fit.n[0] + e.g[1] * fit.n[1]).abs() > 0.85)
+                .map(|e| e.p)
+                .collect();
+            if near.len() < FIT_MIN_POINTS {
+                return fit;
+            }
+            let k = near.len() as f32;
+            let (mx, my) = (near.iter().map(|p| p[0]).sum::<f32>() / k, near.iter().map(|p| p[1]).sum::<f32>() / k);
+            let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+            for p in &near {
+                let (dx, dy) = (p[0] - mx, p[1] - my);
+                sxx += dx * dx;
+                sxy += dx * dy;
+                syy += dy * dy;
+            }
+            // the points' main direction; the normal is square to it
+            let (s, c) = (0.5 * (2.0 * sxy).atan2(sxx - syy)).sin_cos();
+            let n = [-s, c];
+            let next = Line { n, r: mx * n[0] + my * n[1] }.facing(self.n);
+            if next.n[0] * self.n[0] + next.n[1] * self.n[1] < FIT_MAX_TURN_DEG.to_radians().cos() {
+                return fit;
+            }
+            fit = next;
+        }
+        fit
     }
 }
 
@@ -85,24 +193,42 @@ impl Gradient {
     }
 }
 
-/// Every quadrilateral made of two near-horizontal and two near-vertical strong lines whose four sides
-/// lie on edges, with its score, largest first.
-fn outlines(maps: &Maps) -> Vec<(Quad, f32)> {
-    let (edges, gradient) = (&maps.edges, &maps.gradient);
+/// The near-horizontal and the near-vertical lines with the longest runs of edge pixels, refitted.
+fn strongest_lines(maps: &Maps) -> (Vec<Line>, Vec<Line>) {
+    let edges = &maps.edges;
     let (w, h) = edges.dimensions();
     let votes = (0.12 * w.min(h) as f32) as u32;
     let lines = detect_lines(edges, LineDetectionOptions { vote_threshold: votes.max(8), suppression_radius: 4 });
     let strongest = |keep: &dyn Fn(u32) -> bool| {
-        let mut v: Vec<(PolarLine, usize)> =
-            lines.iter().filter(|l| keep(l.angle_in_degrees)).map(|l| (*l, on_line(edges, l))).collect();
+        let mut v: Vec<(Line, usize)> = lines
+            .iter()
+            .filter(|l| keep(l.angle_in_degrees))
+            .map(|l| {
+                let line = Line::of(l).refined(&maps.points);
+                (line, on_line(edges, &line))
+            })
+            .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1));
-        v.truncate(LINES_PER_DIRECTION);
-        v.into_iter().map(|(l, _)| l).collect::<Vec<_>>()
+        let mut kept: Vec<Line> = Vec::new();
+        for (l, _) in v {
+            if kept.len() < LINES_PER_DIRECTION && !kept.iter().any(|k| k.same_as(&l)) {
+                kept.push(l);
+            }
+        }
+        kept
     };
     // the angle is that of the line's normal: about 90 for a horizontal line, 0 or 180 for a vertical one
     let horizontal = strongest(&|a| a.abs_diff(90) <= MAX_SLANT_DEG);
     let vertical = strongest(&|a| a <= MAX_SLANT_DEG || a >= 180 - MAX_SLANT_DEG);
     super::debug(format_args!("{} lines; horizontal {horizontal:?}; vertical {vertical:?}", lines.len()));
+    (horizontal, vertical)
+}
+
+/// Every quadrilateral made of two near-horizontal and two near-vertical strong lines whose four sides
+/// lie on edges, with its score, largest first.
+fn outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Quad, f32)> {
+    let (edges, gradient) = (&maps.edges, &maps.gradient);
+    let (w, h) = edges.dimensions();
     let image_area = (w * h) as f32;
     let mut found = Vec::new();
     for (i, top) in horizontal.iter().enumerate() {
@@ -116,10 +242,7 @@ fn outlines(maps: &Maps) -> Vec<(Quad, f32)> {
                         intersection(bottom, left),
                     ];
                     let Some(corners) = corners.into_iter().collect::<Option<Vec<_>>>() else { continue };
-                    let inside = corners
-                        .iter()
-                        .all(|p| (-2.0..w as f32 + 2.0).contains(&p[0]) && (-2.0..h as f32 + 2.0).contains(&p[1]));
-                    if !inside {
+                    if !corners.iter().all(|p| within(p, w, h)) {
                         continue;
                     }
                     let q = geometry::order_corners([corners[0], corners[1], corners[2], corners[3]]);
@@ -137,11 +260,128 @@ fn outlines(maps: &Maps) -> Vec<(Quad, f32)> {
     found
 }
 
+/// Outlines of a film with one side that is no edge (its bright end against a bright background, or out of
+/// the picture): a strong side and, running from its ends the same way, two strong edges that end about
+/// equally far on; the open side joins their ends. Largest first, scored like `outlines`.
+fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Quad, f32)> {
+    let (w, h) = maps.edges.dimensions();
+    let image_area = (w * h) as f32;
+    let mut found = Vec::new();
+    for (across, along) in [(horizontal, vertical), (vertical, horizontal)] {
+        for closed in across {
+            for (j, a) in along.iter().enumerate() {
+                for b in &along[j + 1..] {
+                    let (Some(ca), Some(cb)) = (intersection(closed, a), intersection(closed, b)) else { continue };
+                    if !within(&ca, w, h) || !within(&cb, w, h) {
+                        continue;
+                    }
+                    // each way off the closed side: along a and b, away from it
+                    for away in [1.0f32, -1.0] {
+                        let (Some(ea), Some(eb)) = (edge_end(maps, a, ca, closed, away), edge_end(maps, b, cb, closed, away))
+                        else {
+                            continue;
+                        };
+                        let (la, lb) = (geometry::dist(ca, ea), geometry::dist(cb, eb));
+                        if la.min(lb) < OPEN_MIN_RATIO * la.max(lb) {
+                            continue;
+                        }
+                        let q = geometry::order_corners([ca, cb, eb, ea]);
+                        if !geometry::is_convex(&q, 45.0) || geometry::area(&q) < MIN_AREA * image_area {
+                            continue;
+                        }
+                        // the three closed sides: every side but the one from ea to eb
+                        let sides = side_fractions(&q, &maps.edges, &maps.gradient);
+                        let open = (0..4).find(|&i| {
+                            let (p, r) = (q[i], q[(i + 1) % 4]);
+                            (p == ea && r == eb) || (p == eb && r == ea)
+                        });
+                        let Some(open) = open else { continue };
+                        let closed_sides: Vec<&(f32, bool)> = (0..4).filter(|&i| i != open).map(|i| &sides[i]).collect();
+                        let mean = closed_sides.iter().map(|s| s.0).sum::<f32>() / 3.0;
+                        if closed_sides.iter().all(|s| s.1) && mean >= MIN_MEAN {
+                            found.push((q, mean));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| geometry::area(&b.0).total_cmp(&geometry::area(&a.0)));
+    found
+}
+
+/// A corner at most a couple of pixels outside the image.
+fn within(p: &[f32; 2], w: u32, h: u32) -> bool {
+    (-2.0..w as f32 + 2.0).contains(&p[0]) && (-2.0..h as f32 + 2.0).contains(&p[1])
+}
+
+/// Walking along `line` from `start` (on `closed`), to the side of `closed` that `away` says: where the edge
+/// under it ends (gaps of up to `OPEN_MAX_GAP` pixels bridged), or None when it ends within a few pixels.
+fn edge_end(maps: &Maps, line: &Line, start: [f32; 2], closed: &Line, away: f32) -> Option<[f32; 2]> {
+    let (w, h) = maps.edges.dimensions();
+    let mut d = [-line.n[1], line.n[0]];
+    if (d[0] * closed.n[0] + d[1] * closed.n[1]) * away < 0.0 {
+        d = [-d[0], -d[1]];
+    }
+    let (mut last, mut t) = (0.0f32, 0.0f32);
+    while t - last <= OPEN_MAX_GAP {
+        let p = [start[0] + d[0] * t, start[1] + d[1] * t];
+        if p[0] < 0.0 || p[1] < 0.0 || p[0] >= w as f32 || p[1] >= h as f32 {
+            break;
+        }
+        if crossing_edge(&maps.edges, &maps.gradient, p, line.n) {
+            last = t;
+        }
+        t += 0.5;
+    }
+    if last < OPEN_MIN_RUN * w.min(h) as f32 {
+        return None;
+    }
+    let end = [start[0] + d[0] * last, start[1] + d[1] * last];
+    ends_at(&maps.edges, &maps.gradient, [end[0] - d[0] * OPEN_MAX_GAP, end[1] - d[1] * OPEN_MAX_GAP], end).then_some(end)
+}
+
+/// A side running from `from` to `corner` ends there: its edge does not pick up again beyond the corner (no
+/// more than `MAX_BEYOND` of the next stretch, `CLEAR` of the image's short side or up to the border, lies
+/// on an edge along the same line). An edge that does was only broken (by a change in the background, an
+/// occluder, a structure of the film) and that corner is none.
+fn ends_at(edges: &GrayImage, gradient: &Gradient, from: [f32; 2], corner: [f32; 2]) -> bool {
+    let (w, h) = edges.dimensions();
+    let len = geometry::dist(from, corner).max(1e-3);
+    let d = [(corner[0] - from[0]) / len, (corner[1] - from[1]) / len];
+    let n = [-d[1], d[0]];
+    let (mut seen, mut hits) = (0, 0);
+    let mut t = OPEN_MAX_GAP;
+    while t < OPEN_MAX_GAP + CLEAR * w.min(h) as f32 {
+        let p = [corner[0] + d[0] * t, corner[1] + d[1] * t];
+        if p[0] < 0.0 || p[1] < 0.0 || p[0] >= w as f32 || p[1] >= h as f32 {
+            break;
+        }
+        seen += 1;
+        hits += crossing_edge(edges, gradient, p, n) as usize;
+        t += 0.5;
+    }
+    hits as f32 <= MAX_BEYOND * seen as f32
+}
+
+/// An edge pixel within a pixel of `p` across a side with normal `n`, whose gradient runs across the side.
+fn crossing_edge(edges: &GrayImage, gradient: &Gradient, p: [f32; 2], n: [f32; 2]) -> bool {
+    let (w, h) = edges.dimensions();
+    (-1..=1).any(|d| {
+        let (px, py) = ((p[0] + d as f32 * n[0]).round(), (p[1] + d as f32 * n[1]).round());
+        if px < 0.0 || py < 0.0 || px >= w as f32 || py >= h as f32 {
+            return false;
+        }
+        let (px, py) = (px as u32, py as u32);
+        edges.get_pixel(px, py)[0] > 0 && gradient.along(px, py, n) > 0.85
+    })
+}
+
 /// The longest stretch of the line (in half-pixel steps, gaps of up to two pixels bridged) with an edge
 /// pixel on or next to it: a film's edge is one long stretch, a texture's alignments are broken up.
-fn on_line(edges: &GrayImage, l: &PolarLine) -> usize {
+fn on_line(edges: &GrayImage, l: &Line) -> usize {
     let (w, h) = edges.dimensions();
-    let (s, c) = (l.angle_in_degrees as f32).to_radians().sin_cos();
+    let [c, s] = l.n;
     let edge = |x: f32, y: f32| {
         x >= 0.0 && y >= 0.0 && x < w as f32 && y < h as f32 && edges.get_pixel(x as u32, y as u32)[0] > 0
     };
@@ -164,10 +404,9 @@ fn on_line(edges: &GrayImage, l: &PolarLine) -> usize {
     best
 }
 
-/// Where two lines `x cos a + y sin a = r` cross, or None when they are (nearly) parallel.
-fn intersection(a: &PolarLine, b: &PolarLine) -> Option<[f32; 2]> {
-    let (sa, ca) = (a.angle_in_degrees as f32).to_radians().sin_cos();
-    let (sb, cb) = (b.angle_in_degrees as f32).to_radians().sin_cos();
+/// Where two lines cross, or None when they are (nearly) parallel.
+fn intersection(a: &Line, b: &Line) -> Option<[f32; 2]> {
+    let ([ca, sa], [cb, sb]) = (a.n, b.n);
     let det = ca * sb - sa * cb;
     if det.abs() < 0.2 {
         return None;
@@ -178,41 +417,42 @@ fn intersection(a: &PolarLine, b: &PolarLine) -> Option<[f32; 2]> {
 /// How well the quad's sides lie on edges: per side, the fraction of points with an edge pixel within a
 /// pixel across the side whose gradient runs across it (within about 30 degrees). At least three sides
 /// must be strong (`MIN_SIDE` overall and `MIN_END` at both ends, with a mean of `MIN_MEAN`); the fourth
-/// may be faint (a film's bright top against a bright window) but not absent (`MIN_FAINT`). Returns the
-/// mean over all four, or None.
+/// may be faint (a film's bright top against a bright window) but not absent (`MIN_FAINT`), and the sides
+/// next to a faint one must end at its corners (`ends_at`). Returns the mean over all four, or None.
 fn side_score(q: &Quad, edges: &GrayImage, gradient: &Gradient) -> Option<f32> {
-    let (w, h) = edges.dimensions();
-    let mut sides: Vec<(f32, bool)> = (0..4)
-        .map(|i| {
-            let (a, b) = (q[i], q[(i + 1) % 4]);
-            let len = geometry::dist(a, b).max(1e-3);
-            let n = [-(b[1] - a[1]) / len, (b[0] - a[0]) / len];
-            let samples = 40;
-            let hit: Vec<bool> = (2..samples - 1)
-                .map(|k| {
-                    let t = k as f32 / samples as f32;
-                    let (x, y) = (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t);
-                    (-1..=1).any(|d| {
-                        let (px, py) = ((x + d as f32 * n[0]).round(), (y + d as f32 * n[1]).round());
-                        if px < 0.0 || py < 0.0 || px >= w as f32 || py >= h as f32 {
-                            return false;
-                        }
-                        let (px, py) = (px as u32, py as u32);
-                        edges.get_pixel(px, py)[0] > 0 && gradient.along(px, py, n) > 0.85
-                    })
-                })
-                .collect();
-            let frac = |s: &[bool]| s.iter().filter(|h| **h).count() as f32 / s.len() as f32;
-            let f = frac(&hit);
-            // a real outline's edges run into its corners; lines of two different outlines crossing do not
-            let end = hit.len() / 5;
-            (f, f >= MIN_SIDE && frac(&hit[..end]) >= MIN_END && frac(&hit[hit.len() - end..]) >= MIN_END)
-        })
-        .collect();
+    let mut sides = side_fractions(q, edges, gradient);
+    // a faint side's neighbours must end at its corners, or the outline may be part of a film cut across
+    let k = (0..4).min_by(|&a, &b| sides[a].0.total_cmp(&sides[b].0)).expect("four sides");
+    let (a, b) = (q[k], q[(k + 1) % 4]);
+    if !sides[k].1 && !(ends_at(edges, gradient, q[(k + 3) % 4], a) && ends_at(edges, gradient, q[(k + 2) % 4], b)) {
+        return None;
+    }
     sides.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.total_cmp(&a.0)));
     let strong = sides.iter().filter(|s| s.1).count();
     let best3 = sides[..3].iter().map(|s| s.0).sum::<f32>() / 3.0;
     (strong >= 3 && best3 >= MIN_MEAN && sides[3].0 >= MIN_FAINT).then(|| sides.iter().map(|s| s.0).sum::<f32>() / 4.0)
+}
+
+/// Per side of `q` (side i runs from corner i to i + 1): the fraction of its points with a crossing edge
+/// pixel, and whether it is strong (`MIN_SIDE` overall and `MIN_END` in each fifth at its ends).
+fn side_fractions(q: &Quad, edges: &GrayImage, gradient: &Gradient) -> [(f32, bool); 4] {
+    std::array::from_fn(|i| {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let len = geometry::dist(a, b).max(1e-3);
+        let n = [-(b[1] - a[1]) / len, (b[0] - a[0]) / len];
+        let samples = 40;
+        let hit: Vec<bool> = (2..samples - 1)
+            .map(|k| {
+                let t = k as f32 / samples as f32;
+                crossing_edge(edges, gradient, [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t], n)
+            })
+            .collect();
+        let frac = |s: &[bool]| s.iter().filter(|h| **h).count() as f32 / s.len() as f32;
+        let f = frac(&hit);
+        // a real outline's edges run into its corners; lines of two different outlines crossing do not
+        let end = hit.len() / 5;
+        (f, f >= MIN_SIDE && frac(&hit[..end]) >= MIN_END && frac(&hit[hit.len() - end..]) >= MIN_END)
+    })
 }
 
 /// From `start`, inner outlines while the band between is uniform (see the module's doc).
@@ -342,10 +582,41 @@ mod tests {
         assert_near(find(&lightbox()), FILM, "film on a framed lightbox");
     }
 
+    /// A point of FILM at film coordinates (u, v) in [0, 1] (bilinear between its corners).
+    fn on_film(u: f32, v: f32) -> [f32; 2] {
+        let [a, b, c, d] = FILM;
+        std::array::from_fn(|k| (a[k] * (1.0 - u) + b[k] * u) * (1.0 - v) + (d[k] * (1.0 - u) + c[k] * u) * v)
+    }
+
+    #[test]
+    fn a_film_whose_bright_end_meets_a_bright_background_is_found_by_its_other_three_edges() {
+        // a dark film on a bright texture, its bottom (the abdomen below the domed diaphragm) as bright as
+        // the background there across all but the film's dark outer strips: the bottom is no edge
+        let background = |x: u32, y: u32| 130 + gravel(x, y);
+        let below = [on_film(0.08, 0.6), on_film(0.92, 0.6), on_film(0.92, 1.1), on_film(0.08, 1.1)];
+        let [l, r] = [on_film(0.0, 0.85), on_film(1.0, 0.85)];
+        let dome = |x: f32| l[1] + (x - l[0]) * (r[1] - l[1]) / (r[0] - l[0]) - 30.0 + 0.006 * (x - 115.0).powi(2);
+        let inside = |q: &Quad, x: f32, y: f32| contains(q, &[[x, y]; 4]);
+        let img = RgbImage::from_fn(240, 320, |x, y| {
+            let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
+            let abdomen = inside(&below, fx, fy) && fy > dome(fx);
+            let v = if inside(&FILM, fx, fy) && !abdomen {
+                (70.0 + 30.0 * (fx / 23.0).sin() * (fy / 31.0).cos() + ((x * 7 + y * 13) % 9) as f32) as u8
+            } else {
+                background(x, y)
+            };
+            Rgb([v, v, v])
+        });
+        let m = Maps::of(&img);
+        assert!(side_score(&FILM, &m.edges, &m.gradient).is_none(), "the bottom must not pass as a faint side");
+        assert_near(find(&img), FILM, "film with a bright end on a bright background");
+    }
+
     #[test]
     fn outlines_must_run_along_real_edges_into_their_corners() {
         let m = Maps::of(&scene(240, 320, gravel, &[], FILM));
-        assert!(!outlines(&m).is_empty());
+        let (horizontal, vertical) = strongest_lines(&m);
+        assert!(!outlines(&m, &horizontal, &vertical).is_empty());
         assert!(side_score(&FILM, &m.edges, &m.gradient).is_some(), "the film's own outline");
         // the bottom side moved a fifth of the way up: its side runs through the film, and the two long
         // sides stop short of their edges' ends

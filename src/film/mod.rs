@@ -9,8 +9,8 @@
 //! tolerance: the first quad with clean edges wins, else the largest (a fill that leaked into the film leaves
 //! part of it). When the region found has a bright, uniform rim (a lightbox or screen), look again inside it
 //! for the film, which must then have clean edges. When no fill finds anything (a busy or colourful
-//! background), the film is looked for as four straight edges instead (`lines`). Anything less certain
-//! passes through.
+//! background), the film is looked for as four straight edges instead (`lines`), or three when its fourth
+//! is no edge (a bright end against a bright background). Anything less certain passes through.
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
