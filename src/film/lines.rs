@@ -49,6 +49,8 @@ const FIT_MAX_TURN_DEG: f32 = 1.5;
 const OPEN_MIN_RATIO: f32 = 0.8;
 const OPEN_MIN_RUN: f32 = 0.3;
 const OPEN_MAX_GAP: f32 = 3.0;
+/// ... and none of its closed sides along the image's border (within this many pixels).
+const BORDER_PX: f32 = 4.0;
 /// Sides that end at a corner (theirs, or one on a faint or open side): no more than this fraction of the
 /// next stretch beyond it (this fraction of the image's short side, or up to the image's border) lies on an
 /// edge along the same line.
@@ -269,18 +271,25 @@ fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Qu
     let mut found = Vec::new();
     for (across, along) in [(horizontal, vertical), (vertical, horizontal)] {
         for closed in across {
-            for (j, a) in along.iter().enumerate() {
-                for b in &along[j + 1..] {
-                    let (Some(ca), Some(cb)) = (intersection(closed, a), intersection(closed, b)) else { continue };
-                    if !within(&ca, w, h) || !within(&cb, w, h) {
-                        continue;
-                    }
+            if on_border(closed, w, h) {
+                continue;
+            }
+            // per line of the other direction: where it meets the closed side, and where its edge ends each
+            // way off it (walked once, used for every pair)
+            let ends: Vec<Option<([f32; 2], [Option<[f32; 2]>; 2])>> = along
+                .iter()
+                .map(|a| {
+                    let c = intersection(closed, a).filter(|c| within(c, w, h) && !on_border(a, w, h))?;
+                    Some((c, [edge_end(maps, a, c, closed, 1.0), edge_end(maps, a, c, closed, -1.0)]))
+                })
+                .collect();
+            for (j, a_end) in ends.iter().enumerate() {
+                for b_end in &ends[j + 1..] {
+                    let (Some((ca, a_ends)), Some((cb, b_ends))) = (a_end, b_end) else { continue };
+                    let (ca, cb) = (*ca, *cb);
                     // each way off the closed side: along a and b, away from it
-                    for away in [1.0f32, -1.0] {
-                        let (Some(ea), Some(eb)) = (edge_end(maps, a, ca, closed, away), edge_end(maps, b, cb, closed, away))
-                        else {
-                            continue;
-                        };
+                    for way in 0..2 {
+                        let (Some(ea), Some(eb)) = (a_ends[way], b_ends[way]) else { continue };
                         let (la, lb) = (geometry::dist(ca, ea), geometry::dist(cb, eb));
                         if la.min(lb) < OPEN_MIN_RATIO * la.max(lb) {
                             continue;
@@ -308,6 +317,21 @@ fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Qu
     }
     found.sort_by(|a, b| geometry::area(&b.0).total_cmp(&geometry::area(&a.0)));
     found
+}
+
+/// A line along the image's border (within `BORDER_PX` where it crosses the image): the edge of a scan or a
+/// rotated radiograph's black corner, not a film's side that the open-side search can rest on.
+fn on_border(l: &Line, w: u32, h: u32) -> bool {
+    let (w, h) = (w as f32, h as f32);
+    let near = |v: f32, edge: f32| (v - edge).abs() <= BORDER_PX;
+    if l.n[0].abs() > l.n[1].abs() {
+        // near-vertical: x where it crosses the top and the bottom row
+        let x = |y: f32| (l.r - l.n[1] * y) / l.n[0];
+        (near(x(0.0), 0.0) && near(x(h), 0.0)) || (near(x(0.0), w) && near(x(h), w))
+    } else {
+        let y = |x: f32| (l.r - l.n[0] * x) / l.n[1];
+        (near(y(0.0), 0.0) && near(y(w), 0.0)) || (near(y(0.0), h) && near(y(w), h))
+    }
 }
 
 /// A corner at most a couple of pixels outside the image.
