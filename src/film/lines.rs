@@ -264,7 +264,7 @@ fn outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Quad, f
 
 /// Outlines of a film with one side that is no edge (its bright end against a bright background, or out of
 /// the picture): a strong side and, running from its ends the same way, two strong edges that end about
-/// equally far on; the open side joins their ends. Largest first, scored like `outlines`.
+/// equally far on; the open side joins their ends. Largest first, scored by the closed sides' mean.
 fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Quad, f32)> {
     let (w, h) = maps.edges.dimensions();
     let image_area = (w * h) as f32;
