@@ -38,6 +38,8 @@ const MIN_AREA: f32 = 0.15;
 const BAND_STEP: i32 = 12;
 /// An outline inside another must cover at least this much of it to be taken instead.
 const MIN_NESTED: f32 = 0.3;
+/// An edge pixel belongs to a side or line when its gradient is within about 30 degrees of the normal.
+const CROSSING_COS: f32 = 0.85;
 /// Hough's lines come in one-degree steps, a few pixels off at the ends of a long side; each is refitted
 /// to the edge pixels within these distances of it (pixels), the second pass around the first fit.
 const FIT_BANDS: [f32; 2] = [2.5, 1.5];
@@ -76,19 +78,12 @@ pub fn find(small: &RgbImage) -> Option<Quad> {
     Some(quad)
 }
 
-/// What the search looks at: the grey copy, its Canny edges and its gradients, and the edge pixels with the
-/// direction of their gradient.
+/// What the search looks at: the grey copy, its Canny edges and their positions, and its gradients.
 struct Maps {
     grey: GrayImage,
     edges: GrayImage,
+    points: Vec<[u32; 2]>,
     gradient: Gradient,
-    points: Vec<EdgePoint>,
-}
-
-/// An edge pixel and the unit vector of its gradient.
-struct EdgePoint {
-    p: [f32; 2],
-    g: [f32; 2],
 }
 
 impl Maps {
@@ -98,16 +93,8 @@ impl Maps {
         });
         let edges = canny(&grey, CANNY_LOW, CANNY_HIGH);
         let gradient = Gradient::of(&grey);
-        let points = edges
-            .enumerate_pixels()
-            .filter(|(_, _, v)| v[0] > 0)
-            .filter_map(|(x, y, _)| {
-                let (gx, gy) = (gradient.x.get_pixel(x, y)[0] as f32, gradient.y.get_pixel(x, y)[0] as f32);
-                let m = (gx * gx + gy * gy).sqrt();
-                (m > 0.0).then(|| EdgePoint { p: [x as f32, y as f32], g: [gx / m, gy / m] })
-            })
-            .collect();
-        Maps { grey, edges, gradient, points }
+        let points = edges.enumerate_pixels().filter(|(_, _, v)| v[0] > 0).map(|(x, y, _)| [x, y]).collect();
+        Maps { grey, edges, points, gradient }
     }
 }
 
@@ -142,13 +129,16 @@ impl Line {
 
     /// The line refitted (total least squares) to the edge pixels near it whose gradient runs across it;
     /// unchanged where too few are near or the fit would turn it much.
-    fn refined(self, points: &[EdgePoint]) -> Line {
+    fn refined(self, maps: &Maps) -> Line {
         let mut fit = self;
         for band in FIT_BANDS {
-            let near: Vec<[f32; 2]> = points
+            let near: Vec<[f32; 2]> = maps
+                .points
                 .iter()
-                .filter(|e| fit.offset(e.p).abs() <= band && (e.g[0] * fit.n[0] + e.g[1] * fit.n[1]).abs() > 0.85)
-                .map(|e| e.p)
+                .filter(|&&[x, y]| {
+                    fit.offset([x as f32, y as f32]).abs() <= band && maps.gradient.along(x, y, fit.n) > CROSSING_COS
+                })
+                .map(|&[x, y]| [x as f32, y as f32])
                 .collect();
             if near.len() < FIT_MIN_POINTS {
                 return fit;
@@ -206,7 +196,7 @@ fn strongest_lines(maps: &Maps) -> (Vec<Line>, Vec<Line>) {
             .iter()
             .filter(|l| keep(l.angle_in_degrees))
             .map(|l| {
-                let line = Line::of(l).refined(&maps.points);
+                let line = Line::of(l).refined(maps);
                 (line, on_line(edges, &line))
             })
             .collect();
@@ -298,16 +288,11 @@ fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Qu
                         if !geometry::is_convex(&q, 45.0) || geometry::area(&q) < MIN_AREA * image_area {
                             continue;
                         }
-                        // the three closed sides: every side but the one from ea to eb
-                        let sides = side_fractions(&q, &maps.edges, &maps.gradient);
-                        let open = (0..4).find(|&i| {
-                            let (p, r) = (q[i], q[(i + 1) % 4]);
-                            (p == ea && r == eb) || (p == eb && r == ea)
-                        });
-                        let Some(open) = open else { continue };
-                        let closed_sides: Vec<&(f32, bool)> = (0..4).filter(|&i| i != open).map(|i| &sides[i]).collect();
-                        let mean = closed_sides.iter().map(|s| s.0).sum::<f32>() / 3.0;
-                        if closed_sides.iter().all(|s| s.1) && mean >= MIN_MEAN {
+                        // in the cycle ca, cb, eb, ea the open side is the third (eb to ea); the side test is
+                        // the same either way round a side
+                        let [s0, s1, _, s3] = side_fractions(&[ca, cb, eb, ea], &maps.edges, &maps.gradient);
+                        let mean = (s0.0 + s1.0 + s3.0) / 3.0;
+                        if s0.1 && s1.1 && s3.1 && mean >= MIN_MEAN {
                             found.push((q, mean));
                         }
                     }
@@ -397,7 +382,7 @@ fn crossing_edge(edges: &GrayImage, gradient: &Gradient, p: [f32; 2], n: [f32; 2
             return false;
         }
         let (px, py) = (px as u32, py as u32);
-        edges.get_pixel(px, py)[0] > 0 && gradient.along(px, py, n) > 0.85
+        edges.get_pixel(px, py)[0] > 0 && gradient.along(px, py, n) > CROSSING_COS
     })
 }
 
