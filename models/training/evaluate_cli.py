@@ -9,6 +9,7 @@ nuclear medicine: `nonxray.medical`). Usage: python evaluate_cli.py --bin target
 """
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import tempfile
@@ -22,6 +23,9 @@ import export
 import nonxray
 import photo_sim
 import photo_sim_alt
+import photo_sim_third
+
+VIEWS = ("original", "photo", "photo_alt", "photo_third")
 
 
 def accepted(line):
@@ -36,10 +40,13 @@ def refusals(line):
 
 def corner_error(found, truth):
     """Largest corner distance (pixels) to the true outline, or to the nearest of several rightful ones (a film
-    with a clear margin: its sheet or its exposed area) when `truth` is a stack of outlines."""
+    with a clear margin: its sheet or its exposed area) when `truth` is a stack of outlines. Which corner is
+    called "top left" does not matter (a film lying at 90 degrees in the photo): the best of the four cyclic
+    pairings counts."""
     truth = np.asarray(truth)
     outlines = truth if truth.ndim == 3 else truth[None]
-    return float(min(np.linalg.norm(np.asarray(found) - q, axis=1).max() for q in outlines))
+    found = np.asarray(found)
+    return float(min(np.linalg.norm(np.roll(found, k, 0) - q, axis=1).max() for q in outlines for k in range(4)))
 
 
 def film_detection(meta, lines, view):
@@ -48,13 +55,23 @@ def film_detection(meta, lines, view):
     det = [lines[i]["film"]["detected"] for i in ph]
     errs = []
     for i in ph:
-        if lines[i]["film"]["detected"]:
+        if lines[i]["film"]["detected"] and meta[i][2] is not None:  # None: the film runs out of the photo
             got = np.array(lines[i]["film"]["corners"])
             diag = np.hypot(lines[i]["image"]["width"], lines[i]["image"]["height"])
             errs.append(corner_error(got, meta[i][2]) / diag)
-    return {"photos": len(ph), "detected": float(np.mean(det)),
+    return {"photos": len(ph), "film_inside_the_photo": sum(meta[i][2] is not None for i in ph),
+            "detected": float(np.mean(det)),
             "max_corner_error_over_diagonal_median": float(np.median(errs)) if errs else None,
             "within_3pct": float(np.mean(np.array(errs) < 0.03)) if errs else None}
+
+
+def _third_photo(i, path, tmp):
+    """The third generator's photo of validation film i (its own seed), written as a JPEG with its EXIF tag."""
+    rng = np.random.default_rng((11, i))
+    _, stored, orient, quads, info = photo_sim_third.photograph(rng, cv2.imread(path, cv2.IMREAD_GRAYSCALE))
+    p = os.path.join(tmp, f"photo-third-{i}.jpg")
+    photo_sim_third.save(p, stored, orient, int(rng.integers(80, 96)))
+    return i, (p, None if quads is None else np.stack(quads), info)
 
 
 def main():
@@ -65,31 +82,46 @@ def main():
     ap.add_argument("--out", default="models/metrics_cli.json")
     ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--no-alt", dest="alt", action="store_false",
-                    help="leave out the photos of the second generator (photo_sim_alt.py, evaluation only)")
+    ap.add_argument("--views", default=",".join(VIEWS),
+                    help="which reads to make, of " + ", ".join(VIEWS) + " (photo_alt: the second generator, "
+                    "photo_sim_alt.py; photo_third: the third, photo_sim_third.py; both evaluation only)")
     ap.add_argument("--details", help="also write one JSON line per image read (file, view, source, label, accepted, "
                     "refusal codes, probability, film found) to this file, to look at what was refused")
     args = ap.parse_args()
+    views = [v for v in VIEWS if v in args.views.split(",")]
+    assert "original" in views, "the originals are what the photos are compared with"
     recs = [r for r in data.load_records(args.data) if r["val"]][::args.every]
     tmp = tempfile.mkdtemp(prefix="xray-eval-")
     rng = np.random.default_rng(99)
-    rng_alt = np.random.default_rng(7)  # its own stream: the photo_sim photos stay those of earlier runs
-    files, meta = [], []
+    # each generator its own stream (the third one a seed per film), so a view's photos are the same whichever
+    # other views are made
+    rng_alt = np.random.default_rng(7)
+    third = {}
+    if "photo_third" in views:  # one seed per film, made in parallel (the slowest generator)
+        with multiprocessing.Pool(args.jobs) as pool:
+            third = dict(pool.starmap(_third_photo, [(i, r["path"], tmp) for i, r in enumerate(recs)]))
+    files, meta, drawn = [], [], {}
     for i, r in enumerate(recs):
         files.append(r["path"])
         meta.append(("original", r, None))
         grey = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
-        photo, quad = photo_sim.photograph(rng, grey, out_size=(768, 1024) if rng.random() < 0.7 else (1024, 768))
-        p = os.path.join(tmp, f"photo-{i}.jpg")
-        cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-        files.append(p)
-        meta.append(("photo", r, quad))
-        if args.alt:
+        if "photo" in views:
+            photo, quad = photo_sim.photograph(rng, grey, out_size=(768, 1024) if rng.random() < 0.7 else (1024, 768))
+            p = os.path.join(tmp, f"photo-{i}.jpg")
+            cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+            files.append(p)
+            meta.append(("photo", r, quad))
+        if "photo_alt" in views:
             photo, quads = photo_sim_alt.photograph(rng_alt, grey)
             p = os.path.join(tmp, f"photo-alt-{i}.jpg")
             cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
             files.append(p)
             meta.append(("photo_alt", r, np.stack(quads)))
+        if "photo_third" in views:
+            p, quads, info = third[i]
+            files.append(p)
+            meta.append(("photo_third", r, quads))
+            drawn[len(files) - 1] = info
     names, imgs = nonxray.images()
     for n, g in zip(names, imgs):
         p = os.path.join(tmp, f"nonxray-{n}.png")
@@ -115,7 +147,7 @@ def main():
     lines = [json.loads(l) for l in out.stdout.splitlines()]
     assert len(lines) == len(files), out.stderr
     res = {"n_validation_films": len(recs), "command": "python models/training/evaluate_cli.py", "per_source": {}}
-    for view in ("original", "photo") + (("photo_alt",) if args.alt else ()):
+    for view in views:
         for source in ("kermany", "nih"):
             k = [i for i, (v, r, _) in enumerate(meta) if v == view and r["source"] == source]
             y = np.array([meta[i][1]["label"] for i in k])
@@ -131,9 +163,12 @@ def main():
                 "refused": float(1 - acc.mean()),
                 "refusal_codes": sorted({c for i in k for c in refusals(lines[i])}),
             }
-    res["film_detection"] = film_detection(meta, lines, "photo")
-    if args.alt:
-        res["film_detection_alt_generator"] = film_detection(meta, lines, "photo_alt")
+    res["film_detection"] = film_detection(meta, lines, "photo") if "photo" in views else {}
+    for view, key in (("photo_alt", "alt_generator"), ("photo_third", "third_generator")):
+        if view in views:
+            res[f"film_detection_{key}"] = film_detection(meta, lines, view)
+            k = [i for i, (v, _, _) in enumerate(meta) if v == view]
+            res[f"{key}_photos_refused"] = float(np.mean([not accepted(lines[i]) for i in k]))
     orig = [i for i, (v, _, _) in enumerate(meta) if v == "original"]
     res["film_detection"]["bare_films_with_a_false_film_found"] = float(np.mean([lines[i]["film"]["detected"] for i in orig]))
     nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
@@ -147,14 +182,11 @@ def main():
         "accepted_files": [os.path.basename(files[i]) for i in md if accepted(lines[i])]}
     xr = [i for i, (v, _, _) in enumerate(meta) if v in ("original", "photo")]
     res["xray_refused"] = float(np.mean([not accepted(lines[i]) for i in xr]))
-    if args.alt:
-        alt = [i for i, (v, _, _) in enumerate(meta) if v == "photo_alt"]
-        res["alt_generator_photos_refused"] = float(np.mean([not accepted(lines[i]) for i in alt]))
     ms = [lines[i]["timings_ms"]["total"] for i in xr]
     res["timings_ms_median_total"] = float(np.median(ms))
     if args.details:
         with open(args.details, "w") as f:
-            for path, (view, r, quad), line in zip(files, meta, lines):
+            for k, (path, (view, r, quad), line) in enumerate(zip(files, meta, lines)):
                 f.write(json.dumps({
                     "file": path, "view": view, "source": r["source"], "label": r["label"],
                     "accepted": accepted(line), "error": line.get("error"), "refused_as": refusals(line),
@@ -163,7 +195,7 @@ def main():
                     "film_corners": line.get("film", {}).get("corners"),
                     "true_corners": None if quad is None else np.asarray(quad).tolist(), "ood_score": line.get("ood_score"),
                     "inverted_probability": line.get("inverted_probability"),
-                    "orientation": line.get("orientation")}) + "\n")
+                    "orientation": line.get("orientation"), "drawn": drawn.get(k)}) + "\n")
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))
