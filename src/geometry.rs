@@ -56,6 +56,17 @@ pub fn is_convex(q: &Quad, min_deg: f32) -> bool {
     true
 }
 
+/// Least ratio of a film's mean short side to its mean long side: radiograph sheets and their exposed areas
+/// run from square to about 1:1.5 (more under a steep tilt); one lung is a strip of about 1:2.5.
+pub const FILM_MIN_ASPECT: f32 = 0.55;
+
+/// The quad's opposite sides' mean lengths are in a film's proportions (see `FILM_MIN_ASPECT`).
+pub fn film_shaped(q: &Quad) -> bool {
+    let across = (dist(q[0], q[1]) + dist(q[3], q[2])) / 2.0;
+    let down = (dist(q[0], q[3]) + dist(q[1], q[2])) / 2.0;
+    across.min(down) >= FILM_MIN_ASPECT * across.max(down)
+}
+
 /// Put four arbitrary points in TL, TR, BR, BL order (clockwise on screen, starting nearest the top-left).
 pub fn order_corners(points: [[f32; 2]; 4]) -> Quad {
     let cx = points.iter().map(|p| p[0]).sum::<f32>() / 4.0;

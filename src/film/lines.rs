@@ -32,8 +32,11 @@ const MIN_END: f32 = 0.7;
 const MIN_FAINT: f32 = 0.3;
 /// ... and the three strongest sides together at least this.
 const MIN_MEAN: f32 = 0.85;
-/// An outline is a film worth reading only when it covers this much of the image.
+/// An outline is a film worth reading only when it covers this much of the image, or `MIN_SMALL_AREA` when it
+/// is shaped like a film (`geometry::film_shaped`: a film photographed from a step back; one lung of a film is
+/// a narrow strip).
 const MIN_AREA: f32 = 0.15;
+const MIN_SMALL_AREA: f32 = 0.08;
 /// Largest grey step between neighbouring samples of a uniform band.
 const BAND_STEP: i32 = 12;
 /// An outline inside another must cover at least this much of it to be taken instead.
@@ -238,7 +241,7 @@ fn outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Quad, f
                         continue;
                     }
                     let q = geometry::order_corners([corners[0], corners[1], corners[2], corners[3]]);
-                    if !geometry::is_convex(&q, 45.0) || geometry::area(&q) < MIN_AREA * image_area {
+                    if !geometry::is_convex(&q, 45.0) || !big_enough(&q, image_area) {
                         continue;
                     }
                     if let Some(score) = side_score(&q, edges, gradient) {
@@ -285,7 +288,7 @@ fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Qu
                             continue;
                         }
                         let q = geometry::order_corners([ca, cb, eb, ea]);
-                        if !geometry::is_convex(&q, 45.0) || geometry::area(&q) < MIN_AREA * image_area {
+                        if !geometry::is_convex(&q, 45.0) || !big_enough(&q, image_area) {
                             continue;
                         }
                         // in the cycle ca, cb, eb, ea the open side is the third (eb to ea); the side test is
@@ -302,6 +305,12 @@ fn open_outlines(maps: &Maps, horizontal: &[Line], vertical: &[Line]) -> Vec<(Qu
     }
     found.sort_by(|a, b| geometry::area(&b.0).total_cmp(&geometry::area(&a.0)));
     found
+}
+
+/// Covers `MIN_AREA` of the image, or `MIN_SMALL_AREA` when shaped like a film.
+fn big_enough(q: &Quad, image_area: f32) -> bool {
+    let a = geometry::area(q);
+    a >= MIN_AREA * image_area || (a >= MIN_SMALL_AREA * image_area && geometry::film_shaped(q))
 }
 
 /// A line along the image's border (within `BORDER_PX` where it crosses the image): the edge of a scan or a
@@ -347,7 +356,8 @@ fn edge_end(maps: &Maps, line: &Line, start: [f32; 2], closed: &Line, away: f32)
         return None;
     }
     let end = [start[0] + d[0] * last, start[1] + d[1] * last];
-    ends_at(&maps.edges, &maps.gradient, [end[0] - d[0] * OPEN_MAX_GAP, end[1] - d[1] * OPEN_MAX_GAP], end).then_some(end)
+    ends_at(&maps.edges, &maps.gradient, [end[0] - d[0] * OPEN_MAX_GAP, end[1] - d[1] * OPEN_MAX_GAP], end)
+        .then_some(end)
 }
 
 /// A side running from `from` to `corner` ends there: its edge does not pick up again beyond the corner (no

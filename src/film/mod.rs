@@ -156,8 +156,8 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<(Quad, f32)> {
             imageproc::geometry::contour_area(&a.points).total_cmp(&imageproc::geometry::contour_area(&b.points))
         })?;
     let blob_area = imageproc::geometry::contour_area(&contour.points) as f32;
-    // a film worth reading fills a good part of the photo; smaller blobs on bare radiographs are lungs
-    if blob_area < 0.18 * total as f32 {
+    // a film worth reading fills a fair part of the photo; smaller blobs on bare radiographs are lungs
+    if blob_area < MIN_SMALL_BLOB * total as f32 {
         return None;
     }
     let hull = convex_hull(contour.points.clone());
@@ -169,9 +169,12 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<(Quad, f32)> {
         poly.len(),
         geometry::area(&quad)
     ));
-    // the blob must fill the quad, and the quad must cover the blob
+    // the blob must fill the quad, and the quad must cover the blob; a small one must be clean and shaped
+    // like a film (one lung beside a leak is a narrow strip)
     let quad_area = geometry::area(&quad);
+    let small_blob = blob_area < MIN_BLOB * total as f32;
     if !geometry::is_convex(&quad, 45.0)
+        || (small_blob && (support < CLEAN_SUPPORT || !geometry::film_shaped(&quad)))
         || blob_area < 0.85 * quad_area
         || quad_area < 0.85 * blob_area
         || support < 0.7
@@ -180,6 +183,12 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<(Quad, f32)> {
     }
     Some((quad, support))
 }
+
+/// Least share of the photo the film's blob covers; below `MIN_BLOB` (a film photographed from a step back,
+/// the whole lightbox in the frame) only a clean, film-shaped quad counts: smaller blobs on bare radiographs
+/// are lungs, and in photos one lung beside a leak into the film.
+const MIN_BLOB: f32 = 0.18;
+const MIN_SMALL_BLOB: f32 = 0.08;
 
 /// Fill tolerances, coarse to fine.
 const TOLERANCES: [u8; 5] = [7, 5, 4, 3, 2];
@@ -494,6 +503,20 @@ mod tests {
         assert!(film.detected);
         let (fw, fh) = film.image.dimensions();
         assert!(fh > fw, "portrait film stays portrait ({fw}x{fh})");
+    }
+
+    #[test]
+    fn a_film_photographed_from_a_step_back_is_found_but_a_strip_the_same_size_is_not() {
+        // about an eighth of the photo: under the size a rough blob needs, so it must be clean and film-shaped
+        let truth = [[200.0, 250.0], [400.0, 262.0], [392.0, 552.0], [194.0, 540.0]];
+        let found = detect(&photo(truth)).expect("small film detected");
+        for (a, b) in found.iter().zip(truth.iter()) {
+            assert!(geometry::dist(*a, *b) < 12.0, "corner {a:?} vs {b:?}");
+        }
+        // the same area as a narrow strip (one lung's shape): not a film
+        let strip = [[250.0, 140.0], [360.0, 146.0], [356.0, 666.0], [246.0, 660.0]];
+        assert!(!geometry::film_shaped(&strip));
+        assert!(detect(&photo(strip)).is_none(), "a strip is not taken for a film");
     }
 
     #[test]
