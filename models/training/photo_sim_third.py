@@ -3,8 +3,9 @@
 Session 12 improved the film detector while looking at the second generator's (`photo_sim_alt.py`) failures, so
 for the film stage that generator is no longer an untouched stand-in for the held-out set's. This one was written
 afterwards from a list of how films are photographed in clinics, not from the detector's failures, and it is
-meant to be read once per change, with its numbers reported whether they go up or down. What it does that the
-other two do not:
+meant to be read once per change, with its numbers reported whether they go up or down. (Session 13 already
+made one film-stage change after reading its failures, a film photographed from a step back; see the model
+card. A fourth generator should judge the next one.) What it does that the other two do not:
 - scenes: a film held up against a bright ceiling or sky by fingers at its edges; a film lying on a desk seen by
   reflected room light (not backlit: the desk shows through the clear parts, a sheen on top); a photo of a
   laptop screen showing the radiograph in a viewer (dark viewport, toolbar, corner text, a letterboxed image);
