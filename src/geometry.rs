@@ -60,10 +60,15 @@ pub fn is_convex(q: &Quad, min_deg: f32) -> bool {
 /// run from square to about 1:1.5 (more under a steep tilt); one lung is a strip of about 1:2.5.
 pub const FILM_MIN_ASPECT: f32 = 0.55;
 
+/// Mean lengths of the quad's top and bottom sides, and of its left and right sides (TL, TR, BR, BL order):
+/// the width and height of the rectangle it flattens to.
+pub fn mean_sides(q: &Quad) -> (f32, f32) {
+    ((dist(q[0], q[1]) + dist(q[3], q[2])) / 2.0, (dist(q[0], q[3]) + dist(q[1], q[2])) / 2.0)
+}
+
 /// The quad's opposite sides' mean lengths are in a film's proportions (see `FILM_MIN_ASPECT`).
 pub fn film_shaped(q: &Quad) -> bool {
-    let across = (dist(q[0], q[1]) + dist(q[3], q[2])) / 2.0;
-    let down = (dist(q[0], q[3]) + dist(q[1], q[2])) / 2.0;
+    let (across, down) = mean_sides(q);
     across.min(down) >= FILM_MIN_ASPECT * across.max(down)
 }
 

@@ -350,9 +350,7 @@ pub fn flatten(input: &RgbImage, corners: &Quad) -> RgbImage {
 
 /// `flatten` to at most `max_side` pixels on the long side.
 fn flatten_within(input: &RgbImage, corners: &Quad, max_side: u32) -> RgbImage {
-    let d = geometry::dist;
-    let mut fw = (d(corners[0], corners[1]) + d(corners[3], corners[2])) / 2.0;
-    let mut fh = (d(corners[0], corners[3]) + d(corners[1], corners[2])) / 2.0;
+    let (mut fw, mut fh) = geometry::mean_sides(corners);
     let scale = (max_side as f32 / fw.max(fh)).min(1.0);
     fw = (fw * scale).round().max(8.0);
     fh = (fh * scale).round().max(8.0);
