@@ -11,7 +11,9 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 
 import cv2
@@ -199,6 +201,10 @@ def main():
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))
+    if args.details:  # its lines name the photos, to be looked at or read again with another model
+        print(f"photos kept in {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":
