@@ -26,8 +26,9 @@ import nonxray
 import photo_sim
 import photo_sim_alt
 import photo_sim_third
+import photo_sim_fourth
 
-VIEWS = ("original", "photo", "photo_alt", "photo_third")
+VIEWS = ("original", "photo", "photo_alt", "photo_third", "photo_fourth")
 
 
 def accepted(line):
@@ -67,12 +68,17 @@ def film_detection(meta, lines, view):
             "within_3pct": float(np.mean(np.array(errs) < 0.03)) if errs else None}
 
 
-def _third_photo(i, path, tmp):
-    """The third generator's photo of validation film i (its own seed), written as a JPEG with its EXIF tag."""
-    rng = np.random.default_rng((11, i))
-    _, stored, orient, quads, info = photo_sim_third.photograph(rng, cv2.imread(path, cv2.IMREAD_GRAYSCALE))
-    p = os.path.join(tmp, f"photo-third-{i}.jpg")
-    photo_sim_third.save(p, stored, orient, int(rng.integers(80, 96)))
+# the generators that make a photo per film from a seed of its own: module, seed, JPEG quality range
+PER_FILM = {"photo_third": (photo_sim_third, 11, (80, 96)), "photo_fourth": (photo_sim_fourth, 13, (55, 96))}
+
+
+def _per_film_photo(view, i, path, tmp):
+    """The `view` generator's photo of validation film i (its own seed), written as a JPEG with its EXIF tag."""
+    module, seed, quality = PER_FILM[view]
+    rng = np.random.default_rng((seed, i))
+    _, stored, orient, quads, info = module.photograph(rng, cv2.imread(path, cv2.IMREAD_GRAYSCALE))
+    p = os.path.join(tmp, f"{view.replace('_', '-')}-{i}.jpg")
+    module.save(p, stored, orient, int(rng.integers(*quality)))
     return i, (p, None if quads is None else np.stack(quads), info)
 
 
@@ -86,7 +92,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--views", default=",".join(VIEWS),
                     help="which reads to make, of " + ", ".join(VIEWS) + " (photo_alt: the second generator, "
-                    "photo_sim_alt.py; photo_third: the third, photo_sim_third.py; both evaluation only)")
+                    "photo_sim_alt.py; photo_third: the third, photo_sim_third.py; photo_fourth: the fourth, "
+                    "photo_sim_fourth.py; all three evaluation only)")
     ap.add_argument("--details", help="also write one JSON line per image read (file, view, source, label, accepted, "
                     "refusal codes, probability, film found) to this file, to look at what was refused")
     args = ap.parse_args()
@@ -95,13 +102,15 @@ def main():
     recs = [r for r in data.load_records(args.data) if r["val"]][::args.every]
     tmp = tempfile.mkdtemp(prefix="xray-eval-")
     rng = np.random.default_rng(99)
-    # each generator its own stream (the third one a seed per film), so a view's photos are the same whichever
+    # each generator its own stream (the third and fourth a seed per film), so a view's photos are the same whichever
     # other views are made
     rng_alt = np.random.default_rng(7)
-    third = {}
-    if "photo_third" in views:  # one seed per film, made in parallel (the slowest generator)
-        with multiprocessing.Pool(args.jobs) as pool:
-            third = dict(pool.starmap(_third_photo, [(i, r["path"], tmp) for i, r in enumerate(recs)]))
+    per_film = {}  # view -> {film index: (photo path, outlines, what was drawn)}
+    for view in PER_FILM:
+        if view in views:  # made in parallel (the slowest generators)
+            with multiprocessing.Pool(args.jobs) as pool:
+                per_film[view] = dict(pool.starmap(_per_film_photo, [(view, i, r["path"], tmp)
+                                                                     for i, r in enumerate(recs)]))
     files, meta, drawn = [], [], {}
     for i, r in enumerate(recs):
         files.append(r["path"])
@@ -119,10 +128,10 @@ def main():
             cv2.imwrite(p, photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
             files.append(p)
             meta.append(("photo_alt", r, np.stack(quads)))
-        if "photo_third" in views:
-            p, quads, info = third[i]
+        for view in per_film:
+            p, quads, info = per_film[view][i]
             files.append(p)
-            meta.append(("photo_third", r, quads))
+            meta.append((view, r, quads))
             drawn[len(files) - 1] = info
     names, imgs = nonxray.images()
     for n, g in zip(names, imgs):
@@ -166,7 +175,8 @@ def main():
                 "refusal_codes": sorted({c for i in k for c in refusals(lines[i])}),
             }
     res["film_detection"] = film_detection(meta, lines, "photo") if "photo" in views else {}
-    for view, key in (("photo_alt", "alt_generator"), ("photo_third", "third_generator")):
+    for view, key in (("photo_alt", "alt_generator"), ("photo_third", "third_generator"),
+                      ("photo_fourth", "fourth_generator")):
         if view in views:
             res[f"film_detection_{key}"] = film_detection(meta, lines, view)
             k = [i for i, (v, _, _) in enumerate(meta) if v == view]

@@ -54,10 +54,13 @@ def random_quad(rng, W, H, min_cover=0.45, max_cover=0.85, tilt=0.12):
     return q.astype(np.float32)
 
 
-def photograph(rng, grey, out_size=None):
+def photograph(rng, grey, out_size=None, metering=False):
     """Simulate a phone photo of a film on a lightbox/monitor. Returns (RGB uint8 photo, corners of the film).
 
     The corners are those of the whole film sheet (including any margin), in photo pixels, TL,TR,BR,BL.
+    `metering` (`train.py --metering`, a session-14 experiment, not shipped) adds how a phone exposes and
+    processes the scene (`meter`, and noise reduction in `degrade`); without it the photo and the random
+    numbers drawn are those of earlier versions, so the validation photos stay comparable across models.
     """
     film = _film_with_border(rng, grey)
     fh, fw = film.shape
@@ -78,12 +81,41 @@ def photograph(rng, grey, out_size=None):
     warped = cv2.warpPerspective(film_rgb.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.ones((fh, fw), np.float32), M, (W, H), flags=cv2.INTER_LINEAR)[..., None]
     img = warped * mask + bg * (1 - mask)
-    img = degrade(rng, img, photo=True)
+    if metering:
+        img = meter(rng, img, mask[..., 0] > 0.5)
+    img = degrade(rng, img, photo=True, denoise=metering)
     return img, quad
 
 
-def degrade(rng, img, photo=False):
-    """Camera/lighting/compression artefacts on a float image (H,W[,3]) in 0..255; returns uint8."""
+def meter(rng, img, film):
+    """A phone's exposure and tone processing of the scene (float RGB 0..255; `film`: the film's pixels).
+
+    Exposed for the film (a tap on it, or the film filling the metering area), its clear parts - mediastinum,
+    bones, the margin - clip to white; exposed for the bright lightbox, the film comes out dark and its
+    densest parts crush to black. Local (HDR-like) tone mapping then pulls each neighbourhood's level towards
+    mid-grey while keeping its detail, which flattens the film's large-scale contrast."""
+    lum = img.mean(2)
+    inside = lum[film] if film.sum() > 100 else lum.ravel()
+    r = rng.random()
+    if r < 0.4:  # exposed for the film: everything above this percentile of the film clips
+        level = np.percentile(inside, rng.uniform(65, 97))
+        img = img * (rng.uniform(245, 255) / max(level, 1.0))
+    elif r < 0.6:  # exposed for the light around it: everything below this percentile of the film crushes
+        floor = np.percentile(inside, rng.uniform(3, 25))
+        img = (img - floor) * (255.0 / max(255.0 - floor, 1.0))
+    img = np.clip(img, 0, 255)
+    if rng.random() < 0.35:
+        H, W = img.shape[:2]
+        lum = img.mean(2)
+        base = cv2.GaussianBlur(lum, (0, 0), max(H, W) * rng.uniform(0.02, 0.1))
+        shift = (128.0 - base) * rng.uniform(0.2, 0.6)
+        img = np.clip(img + shift[..., None], 0, 255)
+    return img
+
+
+def degrade(rng, img, photo=False, denoise=False):
+    """Camera/lighting/compression artefacts on a float image (H,W[,3]) in 0..255; returns uint8.
+    `denoise`: sometimes a phone's noise reduction after the noise (edges kept, fine texture smeared)."""
     img = img.astype(np.float32)
     grey_input = img.ndim == 2
     if grey_input:
@@ -116,21 +148,29 @@ def degrade(rng, img, photo=False):
     if rng.random() < 0.5 and "blur" not in DISABLED:
         if rng.random() < 0.7:
             img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.6))
-        else:  # motion blur
+        else:
             k = int(rng.integers(3, 8))
-            kern = np.zeros((k, k), np.float32)
-            kern[k // 2, :] = 1.0 / k
-            rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
-            kern = cv2.warpAffine(kern, rot, (k, k))
-            img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1e-6))
+            img = motion_blur(img, k, rng.uniform(0, 180))
     if rng.random() < 0.7 and "noise" not in DISABLED:
         img += rng.normal(0, rng.uniform(1, 10), img.shape[:2])[..., None]
     img = np.clip(img, 0, 255).astype(np.uint8)
+    if denoise and rng.random() < 0.3:
+        d = int(rng.integers(3, 8))
+        img = cv2.bilateralFilter(img, d, rng.uniform(15, 45), d)
     if rng.random() < 0.8 and "jpeg" not in DISABLED:
         q = int(rng.integers(30, 95))
         ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
         img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
     return img[..., 0] if grey_input else img
+
+
+def motion_blur(img, length, angle):
+    """A straight shake of `length` pixels at `angle` degrees."""
+    kern = np.zeros((length, length), np.float32)
+    kern[length // 2, :] = 1.0 / length
+    rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle, 1.0)
+    kern = cv2.warpAffine(kern, rot, (length, length))
+    return cv2.filter2D(img, -1, kern / max(kern.sum(), 1e-6))
 
 
 def flatten(rng, photo, quad, out_hw, jitter=0.03):

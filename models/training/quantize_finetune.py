@@ -38,6 +38,7 @@ def main():
     with open(os.path.join(args.build, "config.json")) as f:
         config = json.load(f)
     data.configure(config)
+    train.configure(config)
     model = net.XrayNet(net.load_imagenet_backbone(), output_stride=config.get("output_stride", 32))
     model.load_state_dict(torch.load(os.path.join(args.build, "model.pt"), map_location="cpu"))
 

@@ -17,6 +17,17 @@ import photo_sim
 SIZE = 224
 
 
+# train.py --metering (tried in session 14, not shipped; MODEL_CARD.md): the simulated photos also get a phone's
+# metering and tone processing (photo_sim.meter). Recorded in config.json; later steps call configure().
+METERING = False
+
+
+def configure(config):
+    """Match the augmentation to a checkpoint's config.json (train.py --metering)."""
+    global METERING
+    METERING = bool(config.get("metering", False))
+
+
 def augment(rng, grey, as_photo=None, printed=None):
     """One training view of a film: a simulated phone photo (flattened with corner error) or a scan.
     `as_photo` True/False forces the kind (a photo then is always the flattened film); None draws it.
@@ -35,7 +46,7 @@ def augment_with_mask(rng, grey, mask, as_photo=None, printed=None):
     drawn = as_photo is None
     if (r < 0.45) if drawn else as_photo:
         film = grey if printed is None else printed
-        photo, quad = photo_sim.photograph(rng, film)
+        photo, quad = photo_sim.photograph(rng, film, metering=METERING)
         if drawn and rng.random() < 0.1:  # the film detector failed: the whole photo reaches the model
             g, mask = photo_sim.to_grey(photo), None
         else:
@@ -228,8 +239,11 @@ def main():
                     help="CLAHE after the percentile mapping (data.py; the shipped model since 1.2.0)")
     ap.add_argument("--trim", action="store_true",
                     help="cut flat padding off the films' edges first (data.flat_border), as the reader does")
+    ap.add_argument("--metering", action="store_true",
+                    help="photos also exposed and tone-mapped as a phone does (photo_sim.meter; not shipped)")
     args = ap.parse_args()
     data.configure(vars(args))
+    configure(vars(args))
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
