@@ -217,7 +217,6 @@ def _dusk(rng, grey, W, H, info):
 
 def _phone(rng, img, info):
     """Average metering, white balance error, gain noise and noise reduction, shake, display gamma -> uint8."""
-    H, W = img.shape[:2]
     img = img * (rng.uniform(0.12, 0.3) / max(float(img.mean()), 1e-4))  # the scene's mean to a mid grey
     wb = {"daylight": (1, 1, 1), "tungsten": (0.8, 1.0, 1.2), "fluorescent": (1.0, 0.92, 1.0)}
     info["white_balance"] = str(rng.choice(list(wb)))

@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 import data
 import evaluate_cli
+import photo_sim
 
 
 def _cut(args):
@@ -33,9 +34,9 @@ def _cut(args):
     shown = np.array(ImageOps.exif_transpose(Image.open(photo)).convert("RGB"))  # outlines are in display pixels
     q = np.asarray(outlines[-1], np.float32)
     w, h = int(np.linalg.norm(q[1] - q[0])), int(np.linalg.norm(q[3] - q[0]))
-    M = cv2.getPerspectiveTransform(q, np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32))
+    exact = photo_sim.flatten(np.random.default_rng(0), shown, q, (h, w), jitter=0.0)  # no corner error drawn
     cut = os.path.join(tmp, f"cut-{i}.png")
-    cv2.imwrite(cut, cv2.warpPerspective(shown, M, (w, h))[..., ::-1])
+    cv2.imwrite(cut, exact[..., ::-1])
     return photo, cut
 
 
