@@ -8,9 +8,11 @@
 //! straight, high-contrast boundaries with background outside. The fill is tried from coarse to fine
 //! tolerance: the first quad with clean edges wins, else the largest (a fill that leaked into the film leaves
 //! part of it). When the region found has a bright, uniform rim (a lightbox or screen), look again inside it
-//! for the film, which must then have clean edges. When no fill finds anything (a busy or colourful
-//! background), the film is looked for as four straight edges instead (`lines`), or three when its fourth
-//! is no edge (a bright end against a bright background). Anything less certain passes through.
+//! for the film, which must then have clean edges. Otherwise, dark textureless bands inside the region (a
+//! phone or monitor showing the radiograph: letterbox, the app's bars) are cut off it (`surround`). When no
+//! fill finds anything (a busy or colourful background), the film is looked for as four straight edges
+//! instead (`lines`), or three when its fourth is no edge (a bright end against a bright background), and
+//! dark bands are cut off that too. Anything less certain passes through.
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
@@ -25,6 +27,7 @@ use crate::manifest::TrimSpec;
 use crate::resample;
 
 mod lines;
+mod surround;
 
 /// Detection runs on a copy of the photo with this long side.
 const DETECT_SIDE: u32 = 256;
@@ -53,11 +56,25 @@ pub fn detect(input: &RgbImage) -> Option<Quad> {
         // a clean quad, else the largest unclean one (a leak only ever shrinks the film)
         Some((outer, _)) => {
             let outer = small.to_input(outer);
-            Some(nested(input, &outer).unwrap_or(outer))
+            Some(nested(input, &outer).or_else(|| in_dark_surround(input, &outer)).unwrap_or(outer))
         }
         // the fill found nothing (a textured background, a window): four straight edges
-        None => lines::find(&small.image).map(|q| small.to_input(q)),
+        None => lines::find(&small.image).map(|q| {
+            let q = small.to_input(q);
+            in_dark_surround(input, &q).unwrap_or(q)
+        }),
     }
+}
+
+/// The radiograph inside the found region when dark textureless bands surround it (a phone or monitor
+/// showing it: letterbox bands, the app's bars), in input pixels.
+fn in_dark_surround(input: &RgbImage, outer: &Quad) -> Option<Quad> {
+    let flat = flatten_within(input, outer, DETECT_SIDE);
+    let [l, t, r, b] = surround::inside(&flat)?;
+    let (fw, fh) = flat.dimensions();
+    let to_input = geometry::film_to_input(outer, fw as f32, fh as f32)?;
+    debug(format_args!("radiograph inside a dark surround: {:?} of {fw}x{fh}", [l, t, r, b]));
+    Some([[l, t], [r, t], [r, b], [l, b]].map(|[x, y]| geometry::map(&to_input, x, y)))
 }
 
 /// The copy of the photo detection runs on: at most `DETECT_SIDE` on the long side, slightly blurred.
@@ -561,6 +578,54 @@ mod tests {
         for (a, b) in found.iter().zip(truth.iter()) {
             let d = geometry::dist(*a, *b);
             assert!(d < 12.0, "corner {a:?} vs film {b:?}: the lightbox was taken for the film");
+        }
+    }
+
+    #[test]
+    fn finds_the_radiograph_on_a_phone_screen_not_the_phone() {
+        // a phone lying on a table shows a forwarded radiograph: dark bezel, status bar with icons, black
+        // letterbox above and below the radiograph (which spans the screen's width), navigation bar
+        let (w, h) = (600u32, 800u32);
+        // (a 19.5:9 phone: 240 x 520 in its own pixels)
+        let phone = [[150.0, 100.0], [420.0, 130.0], [390.0, 715.0], [110.0, 685.0]];
+        let (pw, ph) = (240.0, 520.0);
+        let to_phone = geometry::film_to_input(&phone, pw, ph).unwrap().invert();
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let [u, v] = geometry::map(&to_phone, x as f32 + 0.5, y as f32 + 0.5);
+            if !(0.0..pw).contains(&u) || !(0.0..ph).contains(&v) {
+                return Rgb([(60 + x / 10) as u8, (90 + y / 20) as u8, 150]); // the table
+            }
+            let (u, v) = (u as u32, v as u32);
+            let grain = ((u.wrapping_mul(2654435761) ^ v.wrapping_mul(40503)) % 5) as u8;
+            let dark = |g: u8| Rgb([g + grain; 3]);
+            match (u, v) {
+                (0..6 | 234.., _) | (_, 0..6 | 514..) => dark(28), // a thin bezel
+                (_, 14..20) if u % 40 < 10 => Rgb([210; 3]),       // status icons
+                (_, 10..24) => dark(14),
+                (_, 130..350) => {
+                    let (x, y) = (u as f32, v as f32);
+                    let t = 120.0 + 50.0 * (x / 9.0).sin() * (y / 11.0).cos() + 30.0 * (y / 60.0).sin();
+                    Rgb([(t + 3.0 * grain as f32) as u8; 3])
+                }
+                (100..140, 485..490) => Rgb([170; 3]), // navigation handle
+                (_, 470..) => dark(20),
+                _ => dark(6), // letterbox
+            }
+        });
+        let to_input = geometry::film_to_input(&phone, pw, ph).unwrap();
+        let truth =
+            [[6.0, 130.0], [234.0, 130.0], [234.0, 350.0], [6.0, 350.0]].map(|[u, v]| geometry::map(&to_input, u, v));
+        let found = detect(&img).expect("found");
+        for (a, b) in found.iter().zip(truth.iter()) {
+            assert!(
+                geometry::dist(*a, *b) < 12.0,
+                "corner {a:?} vs radiograph {b:?}: the phone was taken for the film"
+            );
+        }
+        // when the whole phone is the region found, the letterbox and bars are cut off it
+        let inner = in_dark_surround(&img, &phone).expect("radiograph inside the phone");
+        for (a, b) in inner.iter().zip(truth.iter()) {
+            assert!(geometry::dist(*a, *b) < 12.0, "corner {a:?} vs radiograph {b:?}");
         }
     }
 
