@@ -69,6 +69,12 @@ pub fn detect(input: &RgbImage) -> Option<Quad> {
 /// The radiograph inside the found region when dark textureless bands surround it (a phone or monitor
 /// showing it: letterbox bands, the app's bars), in input pixels.
 fn in_dark_surround(input: &RgbImage, outer: &Quad) -> Option<Quad> {
+    // most regions are films, not screens: skip the flatten (the test is repeated on the flattened size,
+    // whose rounding the slack allows for)
+    let (w, h) = geometry::mean_sides(outer);
+    if !surround::screen_shaped_within(w, h, 0.97) {
+        return None;
+    }
     let flat = flatten_within(input, outer, DETECT_SIDE);
     let [l, t, r, b] = surround::inside(&flat)?;
     let (fw, fh) = flat.dimensions();

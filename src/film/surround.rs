@@ -11,7 +11,7 @@
 //! Method, on a copy of the flattened region about `DETECT_SIDE` on its long side, taking rows of a portrait
 //! region (columns of a landscape one): texture per row is the 75th percentile of a band-pass (difference of
 //! Gaussians) across the row. From the middle row outwards, the first run of textureless rows (at least
-//! `MIN_RUN` of the height) that is darker than the part kept (below its 10th-90th percentile range's lower
+//! `MIN_RUN` of the long side) that is darker than the part kept (below its 10th-90th percentile range's lower
 //! quarter) ends the radiograph on that side; the cut goes to the strongest row-to-row step next to the run
 //! (the band-pass smears the radiograph's edge outwards). Textureless bright bands are left alone: the lower
 //! abdomen of a bare radiograph is one, as are a lightbox's panel and a printout's paper, which
@@ -45,14 +45,14 @@ pub(super) fn inside(flat: &RgbImage) -> Option<[f32; 4]> {
     // lines run across the long axis: rows of a portrait region, columns of a landscape one
     let rows = h >= w;
     let (n, m) = if rows { (h, w) } else { (w, h) };
-    if m < 16 || (n as f32) < SCREEN_ASPECT * m as f32 {
+    if m < 16 || !screen_shaped(w as f32, h as f32) {
         return None;
     }
     let grey: Grey =
         ImageBuffer::from_fn(w, h, |x, y| Luma([255.0 * crate::preprocess::luma_of(flat.get_pixel(x, y))]));
     let grey = imageops::blur(&grey, 1.0);
     let (fine, coarse) = (imageops::blur(&grey, SIGMAS.0), imageops::blur(&grey, SIGMAS.1));
-    // (line i along the long axis, position j along it)
+    // (line i, counted along the long axis; position j along that line)
     let at = |i: u32, j: u32| if rows { (j, i) } else { (i, j) };
     let g = |i: u32, j: u32| {
         let (x, y) = at(i, j);
@@ -77,6 +77,16 @@ pub(super) fn inside(flat: &RgbImage) -> Option<[f32; 4]> {
     }
     let (start, end) = (start as f32, end as f32);
     Some(if rows { [0.0, start, w as f32, end] } else { [start, 0.0, end, h as f32] })
+}
+
+/// Whether a region of this size is shaped like a screen (`SCREEN_ASPECT`); `slack` below 1 loosens the test,
+/// for a size measured before the region is resampled.
+pub(super) fn screen_shaped_within(w: f32, h: f32, slack: f32) -> bool {
+    w.max(h) >= slack * SCREEN_ASPECT * w.min(h)
+}
+
+fn screen_shaped(w: f32, h: f32) -> bool {
+    screen_shaped_within(w, h, 1.0)
 }
 
 /// Where the radiograph ends on either side of the middle along one axis, and the textureless run beyond.
