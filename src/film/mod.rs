@@ -8,11 +8,11 @@
 //! straight, high-contrast boundaries with background outside. The fill is tried from coarse to fine
 //! tolerance: the first quad with clean edges wins, else the largest (a fill that leaked into the film leaves
 //! part of it). When the region found has a bright, uniform rim (a lightbox or screen), look again inside it
-//! for the film, which must then have clean edges. Otherwise, dark textureless bands inside the region (a
-//! phone or monitor showing the radiograph: letterbox, the app's bars) are cut off it (`surround`). When no
-//! fill finds anything (a busy or colourful background), the film is looked for as four straight edges
-//! instead (`lines`), or three when its fourth is no edge (a bright end against a bright background), and
-//! dark bands are cut off that too. Anything less certain passes through.
+//! for the film, which must then have clean edges. Otherwise, when the region is shaped like a screen, dark
+//! textureless bands inside it (a phone or monitor showing the radiograph: letterbox, the app's bars) are cut
+//! off it (`surround`). When no fill finds anything (a busy or colourful background), the film is looked
+//! for as four straight edges instead (`lines`), or three when its fourth is no edge (a bright end against a
+//! bright background), and dark bands are cut off that too. Anything less certain passes through.
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
