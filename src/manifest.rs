@@ -112,6 +112,10 @@ pub struct OodSpec {
     /// the image is refused as "not a chest X-ray" too (0 disables the check).
     #[serde(default)]
     pub min_orientation_confidence: f32,
+    /// When the whole read is refused as not a chest film, the reader reads the photo's centre; that read
+    /// is kept only when its score is at most this (absent: no second look). Below `threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_look_threshold: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +190,9 @@ impl Manifest {
         if !(0.0..=1.0).contains(&o.min_orientation_confidence) {
             return bad("ood.min_orientation_confidence must lie in [0, 1]".into());
         }
+        if o.second_look_threshold.is_some_and(|t| !(t > 0.0 && t <= o.threshold)) {
+            return bad("ood.second_look_threshold must be positive and at most ood.threshold".into());
+        }
         Ok(())
     }
 
@@ -249,5 +256,25 @@ mod tests {
         let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(parsed.input.trim_border, None);
         assert!(serde_json::to_value(&parsed).unwrap()["input"].get("trim_border").is_none());
+    }
+
+    #[test]
+    fn the_second_look_threshold_is_read_and_must_lie_below_the_refusal_threshold() {
+        let m = bundled();
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        let t = parsed.ood.second_look_threshold.expect("the bundled model has a second look");
+        assert!(t > 0.0 && t < parsed.ood.threshold);
+        for bad in [0.0, -1.0, parsed.ood.threshold as f64 * 1.5] {
+            let mut m = bundled();
+            m["ood"]["second_look_threshold"] = serde_json::json!(bad);
+            let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
+            assert!(matches!(e, Some(Error::Manifest(_))), "{bad} accepted");
+        }
+        // absent (models up to this field): no second look, and it stays absent when written back
+        let mut m = bundled();
+        m["ood"].as_object_mut().unwrap().remove("second_look_threshold");
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(parsed.ood.second_look_threshold, None);
+        assert!(serde_json::to_value(&parsed).unwrap()["ood"].get("second_look_threshold").is_none());
     }
 }

@@ -207,6 +207,7 @@ mod tests {
             residual_scale: 2.0,
             threshold: 3.0,
             min_orientation_confidence: 0.9,
+            second_look_threshold: None,
         };
         assert_eq!(ood_score(&[0.0, 0.0, 0.0], &spec), 0.0);
         // z = 2 along the component (2^2/4 = 1), residual 1+1 = 2 (2/2 = 1): (1 + 1) / 2 = 1

@@ -17,6 +17,14 @@ use crate::report::*;
 /// Hot regions reported per finding, strongest first.
 const MAX_REGIONS: usize = 3;
 
+/// The second look: centred crops of the photo (fraction of each side), tried in this order when the whole
+/// read was refused as not a chest film and no corners were given. A crop's read is kept only when it passes
+/// every check and its OOD distance is within the manifest's `ood.second_look_threshold` (stricter than the
+/// refusal threshold: a guessed crop must look typical of chest films, not merely not foreign).
+const SECOND_LOOK_CROPS: [f32; 2] = [0.8, 0.6];
+/// Refusals a second look may overturn: the ones a wrong film region causes. An inverted image stays refused.
+const SECOND_LOOK_FOR: [&str; 2] = ["not_chest_xray", "colour_photo"];
+
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     /// Film corners in input-image pixels (after EXIF orientation), any order; overrides detection.
@@ -50,6 +58,20 @@ pub struct PendingRead {
     /// Decode time and start, when the read began from encoded bytes.
     decode: Option<(f64, Instant)>,
     first: Option<FirstPass>,
+    /// Set while a centred crop is being read after the whole read was refused.
+    second_look: Option<SecondLook>,
+}
+
+/// The refused read a second look may replace, and the crops still to try.
+struct SecondLook {
+    /// The refused read's report and CAMs (its image is the pending read's).
+    refused: Box<(Report, Vec<CamField>)>,
+    /// The crop being read now (fraction of each side).
+    fraction: f32,
+    /// Index in `SECOND_LOOK_CROPS` of the next crop to try.
+    next: usize,
+    /// Stage times of the reads before this one (film, preprocess, model, regions).
+    earlier: Timings,
 }
 
 /// What the first model pass decided (orientation, polarity) and reported.
@@ -183,6 +205,11 @@ impl Reader {
             Some(c) => Some(geometry::validate_corners(c, w, h)?),
             None => None,
         };
+        Ok(self.prepare(image, opts, corners, t0))
+    }
+
+    /// Find (or take) the film and preprocess it for the model.
+    fn prepare(&self, image: RgbImage, opts: &ReadOptions, corners: Option<Quad>, t0: Instant) -> PendingRead {
         let mut timings = Timings::default();
 
         let t = Instant::now();
@@ -193,7 +220,7 @@ impl Reader {
         let grey = preprocess::luma(&film.image);
         let input = preprocess::to_input(&grey, &self.manifest.input);
         timings.preprocess = ms(t);
-        Ok(PendingRead {
+        PendingRead {
             input,
             image,
             opts: opts.clone(),
@@ -204,7 +231,8 @@ impl Reader {
             t_model: Instant::now(),
             decode: None,
             first: None,
-        })
+            second_look: None,
+        }
     }
 
     /// Continue a read with the model's outputs for `pending.input`: either the film must be read again
@@ -268,7 +296,7 @@ impl Reader {
                 return Ok(Next::Infer(p));
             }
         }
-        let PendingRead { image, opts, film, grey, input, mut timings, t0, t_model, decode, first } = p;
+        let PendingRead { image, opts, film, grey, input, mut timings, t0, t_model, decode, first, second_look } = p;
         let FirstPass { mut quality_items, rotate, deg, conf, inverted_p, corrected } =
             first.expect("set on the first pass above");
         timings.model = ms(t_model);
@@ -345,7 +373,100 @@ impl Reader {
             timings_ms: timings,
             disclaimer: DISCLAIMER.into(),
         };
-        Ok(Next::Done(Reading { report, image, cams }))
+        self.conclude(Reading { report, image, cams }, opts, t0, decode, second_look)
+    }
+
+    /// A finished read is final unless it was refused for what a wrong film region causes; then the photo's
+    /// centre is read (a second look), and the first crop whose read is accepted and typical replaces it.
+    fn conclude(
+        &self,
+        mut reading: Reading,
+        opts: ReadOptions,
+        t0: Instant,
+        decode: Option<(f64, Instant)>,
+        look: Option<SecondLook>,
+    ) -> Result<Next> {
+        let Some(limit) = self.manifest.ood.second_look_threshold else {
+            return Ok(Next::Done(reading));
+        };
+        let mut look = match look {
+            None => {
+                let r = &reading.report;
+                let refusals = r.quality.iter().filter(|q| q.severity == Severity::Refuse);
+                let eligible = !r.accepted && refusals.clone().all(|q| SECOND_LOOK_FOR.contains(&q.code.as_str()));
+                if opts.corners.is_some() || !eligible {
+                    return Ok(Next::Done(reading));
+                }
+                let Reading { report, image, cams } = reading;
+                let earlier = report.timings_ms.clone();
+                let refused = Box::new((report, cams));
+                return Ok(self.second_look(
+                    image,
+                    opts,
+                    t0,
+                    decode,
+                    SecondLook { refused, fraction: 0.0, next: 0, earlier },
+                ));
+            }
+            Some(look) => look,
+        };
+        let add = |a: f64, b: f64| ((a + b) * 100.0).round() / 100.0;
+        let sum = |a: &Timings, b: &Timings| Timings {
+            decode: a.decode,
+            film: add(a.film, b.film),
+            preprocess: add(a.preprocess, b.preprocess),
+            model: add(a.model, b.model),
+            regions: add(a.regions, b.regions),
+            total: a.total,
+        };
+        look.earlier = sum(&look.earlier, &reading.report.timings_ms);
+        let total = ms(decode.map_or(t0, |(_, started)| started));
+        if reading.report.accepted && reading.report.ood_score <= limit {
+            let r = &mut reading.report;
+            r.timings_ms = Timings { total, ..look.earlier };
+            let pct = (look.fraction * 100.0).round();
+            r.quality.insert(
+                0,
+                QualityItem {
+                    code: "second_look".into(),
+                    severity: Severity::Warn,
+                    message: format!(
+                        "The whole photo did not read as a chest film (no film edges were found, or the region \
+                         found was not the film), so the centre {pct} % of the photo was read instead. Check that \
+                         the outline in the result view holds the chest film; for a better read, retake with the \
+                         film's edges visible and the film filling most of the frame."
+                    ),
+                },
+            );
+            return Ok(Next::Done(reading));
+        }
+        if look.next < SECOND_LOOK_CROPS.len() {
+            return Ok(self.second_look(reading.image, opts, t0, decode, look));
+        }
+        let (mut report, cams) = *look.refused;
+        report.timings_ms = Timings { total, ..look.earlier };
+        Ok(Next::Done(Reading { report, image: reading.image, cams }))
+    }
+
+    /// Start reading the next centred crop of `image`.
+    fn second_look(
+        &self,
+        image: RgbImage,
+        opts: ReadOptions,
+        t0: Instant,
+        decode: Option<(f64, Instant)>,
+        mut look: SecondLook,
+    ) -> Next {
+        let (w, h) = image.dimensions();
+        look.fraction = SECOND_LOOK_CROPS[look.next];
+        look.next += 1;
+        let (mx, my) = (w as f32 * (1.0 - look.fraction) / 2.0, h as f32 * (1.0 - look.fraction) / 2.0);
+        let (x1, y1) = (w as f32 - mx, h as f32 - my);
+        let crop = [[mx, my], [x1, my], [x1, y1], [mx, y1]];
+        let mut p = self.prepare(image, &opts, Some(crop), t0);
+        p.decode = decode;
+        p.second_look = Some(look);
+        Next::Infer(p)
     }
 
     /// Raw model outputs for a preprocessed input (for evaluation tools).
@@ -402,6 +523,8 @@ fn ms(t: Instant) -> f64 {
 mod tests {
     use super::*;
     use image::Rgb;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn turning_upright_relabels_corners_to_follow_the_pixels() {
@@ -414,5 +537,140 @@ mod tests {
         assert_eq!(f.image.get_pixel(0, 0)[0], 255);
         // the upright film's TL is the photo's TR corner
         assert_eq!(f.corners[0], [4.0, 0.0]);
+    }
+
+    /// An engine that answers each call with the next scripted OOD score (always upright, never inverted),
+    /// and records how many calls it got.
+    struct Scripted {
+        manifest: Manifest,
+        scores: Vec<f32>,
+        inverted: f32,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Engine for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn infer(&self, _input: &[f32]) -> Result<RawOutputs> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let score = self.scores[n.min(self.scores.len() - 1)];
+            Ok(RawOutputs {
+                probabilities: vec![0.9],
+                cam: vec![0.0; 4],
+                cam_height: 2,
+                cam_width: 2,
+                orientation: vec![1.0, 0.0, 0.0, 0.0],
+                inverted: self.inverted,
+                embedding: embedding_scoring(&self.manifest, score),
+            })
+        }
+    }
+
+    /// An embedding whose OOD score is `target` (within 1e-3): the mean moved along the first component.
+    fn embedding_scoring(m: &Manifest, target: f32) -> Vec<f32> {
+        let at = |t: f32| -> Vec<f32> { m.ood.mean.iter().zip(&m.ood.components[0]).map(|(a, c)| a + t * c).collect() };
+        let (mut lo, mut hi) = (0.0f32, 1.0f32);
+        while quality::ood_score(&at(hi), &m.ood) < target {
+            hi *= 2.0;
+        }
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if quality::ood_score(&at(mid), &m.ood) < target { lo = mid } else { hi = mid }
+        }
+        at(hi)
+    }
+
+    /// A reader of the bundled manifest whose engine answers with `scores` in turn; and its call count.
+    fn scripted_reader(scores: &[f32], inverted: f32) -> (Reader, Arc<AtomicUsize>) {
+        let manifest = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let engine = Scripted { manifest: manifest.clone(), scores: scores.to_vec(), inverted, calls: calls.clone() };
+        let reader = Reader {
+            manifest,
+            engine: Box::new(engine),
+            limits: DecodeLimits::default(),
+            load_timings: Default::default(),
+        };
+        (reader, calls)
+    }
+
+    fn calls(n: &AtomicUsize) -> usize {
+        n.load(Ordering::SeqCst)
+    }
+
+    /// A textured grey photo (no film edges, not flat), 400x300.
+    fn photo() -> RgbImage {
+        RgbImage::from_fn(400, 300, |x, y| {
+            let v = 128.0 + 60.0 * ((x as f32 / 17.0).sin() * (y as f32 / 23.0).cos());
+            Rgb([v as u8; 3])
+        })
+    }
+
+    fn codes(r: &Reading) -> Vec<&str> {
+        r.report.quality.iter().map(|q| q.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_photo_refused_whole_is_read_again_at_its_centre_and_the_first_typical_crop_is_kept() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let (refuse, second) = (m.ood.threshold * 2.0, m.ood.second_look_threshold.unwrap());
+        // whole photo foreign, the 80 % crop between the two thresholds (accepted, but not typical), 60 % typical
+        let (reader, n) = scripted_reader(&[refuse, (second + m.ood.threshold) / 2.0, second * 0.5], 0.0);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert_eq!(calls(&n), 3);
+        assert!(r.report.accepted, "{:?}", r.report.quality);
+        assert_eq!(codes(&r)[0], "second_look");
+        assert!(r.report.quality[0].message.contains("centre 60 %"), "{}", r.report.quality[0].message);
+        assert!(!codes(&r).contains(&"not_chest_xray"));
+        // the film read is the centred 60 % crop, reported as not detected and not the caller's
+        let c = r.report.film.corners;
+        let crop = [[80.0, 60.0], [320.0, 60.0], [320.0, 240.0], [80.0, 240.0]];
+        assert!(c.iter().flatten().zip(crop.iter().flatten()).all(|(a, b)| (a - b).abs() < 0.01), "{c:?}");
+        assert!(!r.report.film.detected && !r.report.film.from_caller);
+        assert!(r.report.ood_score <= second);
+        let t = &r.report.timings_ms;
+        assert!(t.total >= t.film + t.preprocess + t.model + t.regions - 0.05, "{t:?}");
+    }
+
+    #[test]
+    fn when_no_crop_reads_as_a_typical_chest_film_the_first_refusal_is_reported() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let between = (m.ood.second_look_threshold.unwrap() + m.ood.threshold) / 2.0;
+        let (reader, n) = scripted_reader(&[m.ood.threshold * 2.0, between, between], 0.0);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert_eq!(calls(&n), 3, "both crops tried");
+        assert!(!r.report.accepted);
+        assert!(codes(&r).contains(&"not_chest_xray") && !codes(&r).contains(&"second_look"));
+        assert!(r.report.ood_score > m.ood.threshold, "the whole read's report, not a crop's");
+        assert_ne!(r.report.film.corners[1][0], 320.0);
+    }
+
+    #[test]
+    fn no_second_look_for_an_accepted_or_inverted_read_given_corners_or_a_model_without_the_threshold() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let (foreign, typical) = (m.ood.threshold * 2.0, m.ood.second_look_threshold.unwrap() * 0.5);
+        let (reader, n) = scripted_reader(&[typical], 0.0);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert!(r.report.accepted && !codes(&r).contains(&"second_look"));
+        assert_eq!(calls(&n), 1);
+
+        let (reader, n) = scripted_reader(&[foreign, typical], 0.0);
+        let corners = Some([[10.0, 10.0], [390.0, 10.0], [390.0, 290.0], [10.0, 290.0]]);
+        let r = reader.read_image(photo(), &ReadOptions { corners, ..Default::default() }).unwrap();
+        assert!(!r.report.accepted, "the caller's film is read as given");
+        assert_eq!(calls(&n), 1);
+
+        // a negative is refused whatever else: its read is re-inverted once (two passes), never cropped
+        let (reader, n) = scripted_reader(&[foreign, typical], 0.99);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert!(!r.report.accepted && codes(&r).contains(&"inverted") && !codes(&r).contains(&"second_look"));
+        assert_eq!(calls(&n), 2);
+
+        let (mut reader, n) = scripted_reader(&[foreign, typical], 0.0);
+        reader.manifest.ood.second_look_threshold = None;
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert!(!r.report.accepted);
+        assert_eq!(calls(&n), 1);
     }
 }

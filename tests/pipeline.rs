@@ -231,3 +231,36 @@ fn flat_padding_around_a_radiograph_is_cut_off_and_the_film_reads_as_without_it(
     assert!(xray_reader::geometry::dist(a.peak, shifted) < 3.0, "peak {:?} vs {shifted:?}", a.peak);
     assert_eq!(padded.report.accepted, plain.report.accepted);
 }
+
+/// A film held up against a bright ceiling by two fingers (the third photo generator's), whose edges the
+/// film detector does not find: the whole photo is refused as not a chest film. The second look reads the
+/// photo's centre, which holds the film, and flags it (pneumonia), with a warning that says what happened.
+/// Without the manifest's second-look threshold the same photo is refused.
+#[test]
+fn a_film_whose_edges_are_not_found_is_read_at_the_photos_centre_with_a_warning() {
+    let name = "second-look/held-up-kermany-pneumonia.jpg";
+    let r = read(name);
+    assert!(r.report.accepted, "{:?}", r.report.quality);
+    assert_eq!(r.report.quality[0].code, "second_look");
+    assert_eq!(r.report.quality[0].severity, Severity::Warn);
+    assert!(abnormal(&r).positive, "the film is abnormal; {}", abnormal(&r).probability);
+    let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
+    let c = r.report.film.corners;
+    assert!(!r.report.film.detected && !r.report.film.from_caller);
+    // a centred crop of the photo, no larger than 80 % of each side
+    let (cx, cy) = (c.iter().map(|p| p[0]).sum::<f32>() / 4.0, c.iter().map(|p| p[1]).sum::<f32>() / 4.0);
+    assert!((cx - w / 2.0).abs() < 1.0 && (cy - h / 2.0).abs() < 1.0, "{c:?}");
+    assert!((c[1][0] - c[0][0]) <= 0.8 * w + 1.0 && (c[3][1] - c[0][1]) <= 0.8 * h + 1.0, "{c:?}");
+    assert!(r.report.ood_score <= reader().manifest().ood.second_look_threshold.unwrap());
+
+    let mut manifest: serde_json::Value = serde_json::from_slice(xray_reader::reader::BUNDLED_MANIFEST).unwrap();
+    manifest["ood"].as_object_mut().unwrap().remove("second_look_threshold");
+    let without = xray_reader::Reader::from_bytes(
+        xray_reader::reader::BUNDLED_ONNX,
+        &serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let r = without.read(&bytes(name), &ReadOptions::default()).unwrap();
+    assert!(!r.report.accepted, "refused when read whole");
+    assert!(r.report.quality.iter().any(|q| q.code == "not_chest_xray"), "{:?}", r.report.quality);
+}

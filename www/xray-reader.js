@@ -560,7 +560,8 @@ export class XrayReaderElement extends HTMLElement {
       if (this.messages[`q_${q.code}`] && this._lang === "en") li.title = q.message;
       quality.append(li);
     }
-    this.$("film-info").textContent = this._t(r.film.from_caller ? "film_manual" : r.film.detected ? "film_detected" : r.film.padding_trimmed ? "film_trimmed" : "film_whole");
+    const secondLook = r.quality.some((q) => q.code === "second_look");
+    this.$("film-info").textContent = this._t(r.film.from_caller ? "film_manual" : r.film.detected ? "film_detected" : secondLook ? "film_centre" : r.film.padding_trimmed ? "film_trimmed" : "film_whole");
     this.$("engine").textContent = `${this._t("engine", { engine: r.engine, ms: Math.round(r.timings_ms.total) })} ${r.model.name} ${r.model.version}`;
     const hasHeat = !!this.state.heatmap;
     this.$("heat-toggle").disabled = !hasHeat;

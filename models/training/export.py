@@ -25,6 +25,10 @@ SIZE = 224
 OUTPUTS = ["probabilities", "cam", "orientation", "inverted", "embedding"]
 OOD_COMPONENTS = 32
 ORIENT_MIN_CAP = 0.99
+# The reader's second look (the photo's centre, read when the whole read was refused as not a chest film)
+# is kept only when its distance is below this percentile of the training films' (the refusal threshold is
+# the 99.5th): a read of a guessed crop must look typical, not merely not foreign.
+SECOND_LOOK_PERCENTILE = 95.0
 NAME = "xray-reader-effnetlite0"
 VERSION = "1.3.0"
 
@@ -147,6 +151,17 @@ def ood_score(emb, st):
     z = c @ st["components"].T
     resid = np.maximum((c ** 2).sum(1) - (z ** 2).sum(1), 0) / st["residual_scale"]
     return ((z ** 2 / st["variances"]).sum(1) + resid) / (len(st["variances"]) + 1)
+
+
+def ood_fit_inputs(train, seed):
+    """The 1,200 training inputs the OOD statistics are fitted on: every other one a simulated photo."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(train), 1200, replace=False)
+    xs = []
+    for j, i in enumerate(pick):
+        g = data.read_grey(train[i]["path"], trim=None if j % 2 == 0 else False)
+        xs.append(data.to_input(g if j % 2 == 0 else photo_view((seed, 11, j), g), SIZE))
+    return xs
 
 
 def photo_view(seed, grey):
@@ -285,16 +300,12 @@ def main():
     print("heads", heads, flush=True)
 
     # OOD statistics from training films (originals and simulated photos), threshold at their 99.5th pct
-    rng = np.random.default_rng(args.seed)
-    pick = rng.choice(len(train), 1200, replace=False)
-    fit_x = []
-    for j, i in enumerate(pick):
-        g = data.read_grey(train[i]["path"], trim=None if j % 2 == 0 else False)
-        fit_x.append(data.to_input(g if j % 2 == 0 else photo_view((args.seed, 11, j), g), SIZE))
-    fit = run(fit_x)
+    fit = run(ood_fit_inputs(train, args.seed))
     emb = fit["embedding"].astype(np.float64)
     st = round_stats(ood_fit(emb))
-    ood_thr = float(np.percentile(ood_score(emb, st), 99.5))
+    fit_scores = ood_score(emb, st)
+    ood_thr = float(np.percentile(fit_scores, 99.5))
+    second_look = float(np.percentile(fit_scores, SECOND_LOOK_PERCENTILE))
     # a chest film has an unmistakable "up": the orientation head's confidence is a second,
     # self-supervised in-distribution signal (threshold at the 0.1th percentile of the training films)
     # Capped at 0.99: the head is fine-tuned on these very films, so their 0.1th percentile can sit at 0.9995,
@@ -340,7 +351,8 @@ def main():
         "ood": {"mean": sig4(st["mean"]), "components": sig4(st["components"]),
                 "variances": sig4(st["variances"]),
                 "residual_scale": st["residual_scale"], "threshold": round(ood_thr, 4),
-                "min_orientation_confidence": round(orient_min, 4)},
+                "min_orientation_confidence": round(orient_min, 4),
+                "second_look_threshold": round(second_look, 4)},
         "regions": {"hot_fraction": 0.6, "min_area_fraction": 0.01},
         "about": {"architecture": f"EfficientNet-Lite0 (ImageNet init), CAM head on {cam_side}x{cam_side} features, "
                                   "weights 4/6-bit per channel (quantization-aware fine-tuned) in int8 QDQ",

@@ -212,6 +212,16 @@ test("a non-X-ray photo is refused with a reason; a damaged file gives a typed e
   assert.equal(again.findings[0].positive, false);
 });
 
+test("a film whose edges are not found is read at the photo's centre, and the page says so", async () => {
+  const report = await readThroughFileInput(page, "second-look/held-up-kermany-pneumonia.jpg");
+  assert.equal(report.accepted, true, JSON.stringify(report.quality));
+  assert.equal(report.quality[0].code, "second_look");
+  assert.equal(report.findings[0].positive, true);
+  const warning = page.locator("xray-reader li[data-code=second_look]");
+  assert.match(await warning.innerText(), /Warning: .*centre of the photo was read/);
+  assert.match(await page.locator("xray-reader [data-id=film-info]").innerText(), /centre of the photo was read/);
+});
+
 test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP photo is downscaled first; errors have kinds", async () => {
   const photo = fs.readFileSync(fixture("photo-nih-pneumonia.jpg")).toString("base64");
   const result = await page.evaluate(async (b64) => {
