@@ -410,16 +410,13 @@ impl Reader {
             }
             Some(look) => look,
         };
+        // stage times add up over the reads; the total runs from the start of the first
         let add = |a: f64, b: f64| ((a + b) * 100.0).round() / 100.0;
-        let sum = |a: &Timings, b: &Timings| Timings {
-            decode: a.decode,
-            film: add(a.film, b.film),
-            preprocess: add(a.preprocess, b.preprocess),
-            model: add(a.model, b.model),
-            regions: add(a.regions, b.regions),
-            total: a.total,
-        };
-        look.earlier = sum(&look.earlier, &reading.report.timings_ms);
+        let (e, t) = (&mut look.earlier, &reading.report.timings_ms);
+        e.film = add(e.film, t.film);
+        e.preprocess = add(e.preprocess, t.preprocess);
+        e.model = add(e.model, t.model);
+        e.regions = add(e.regions, t.regions);
         let total = ms(decode.map_or(t0, |(_, started)| started));
         if reading.report.accepted && reading.report.ood_score <= limit {
             let r = &mut reading.report;

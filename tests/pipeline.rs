@@ -255,11 +255,9 @@ fn a_film_whose_edges_are_not_found_is_read_at_the_photos_centre_with_a_warning(
 
     let mut manifest: serde_json::Value = serde_json::from_slice(xray_reader::reader::BUNDLED_MANIFEST).unwrap();
     manifest["ood"].as_object_mut().unwrap().remove("second_look_threshold");
-    let without = xray_reader::Reader::from_bytes(
-        xray_reader::reader::BUNDLED_ONNX,
-        &serde_json::to_vec(&manifest).unwrap(),
-    )
-    .unwrap();
+    let without =
+        xray_reader::Reader::from_bytes(xray_reader::reader::BUNDLED_ONNX, &serde_json::to_vec(&manifest).unwrap())
+            .unwrap();
     let r = without.read(&bytes(name), &ReadOptions::default()).unwrap();
     assert!(!r.report.accepted, "refused when read whole");
     assert!(r.report.quality.iter().any(|q| q.code == "not_chest_xray"), "{:?}", r.report.quality);

@@ -41,6 +41,11 @@ def refusals(line):
     return [q["code"] for q in line.get("quality", []) if q["severity"] == "refuse"]
 
 
+def second_look(line):
+    """Whether the read is the reader's second look (the photo's centre, after the whole was refused)."""
+    return any(q["code"] == "second_look" for q in line.get("quality", []))
+
+
 def corner_error(found, truth):
     """Largest corner distance (pixels) to the true outline, or to the nearest of several rightful ones (a film
     with a clear margin: its sheet or its exposed area) when `truth` is a stack of outlines. Which corner is
@@ -173,6 +178,9 @@ def main():
                 "sensitivity_at_specificity_0.70": float((p[y == 1] > t70).mean()),
                 "refused": float(1 - acc.mean()),
                 "refusal_codes": sorted({c for i in k for c in refusals(lines[i])}),
+                # reads of the photo's centre after the whole read was refused (the reader's second look)
+                "second_look": float(np.mean([second_look(lines[i]) for i in k])),
+                "auroc_accepted": float(roc_auc_score(y[acc], p[acc])) if 0 < y[acc].sum() < acc.sum() else None,
             }
     res["film_detection"] = film_detection(meta, lines, "photo") if "photo" in views else {}
     for view, key in (("photo_alt", "alt_generator"), ("photo_third", "third_generator"),
@@ -202,6 +210,7 @@ def main():
                 f.write(json.dumps({
                     "file": path, "view": view, "source": r["source"], "label": r["label"],
                     "accepted": accepted(line), "error": line.get("error"), "refused_as": refusals(line),
+                    "second_look": second_look(line),
                     "probability": line["findings"][0]["probability"] if line.get("findings") else None,
                     "film_detected": line.get("film", {}).get("detected"),
                     "film_corners": line.get("film", {}).get("corners"),
