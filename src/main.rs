@@ -134,6 +134,8 @@ fn summary(r: &Report) -> String {
         "film corners given"
     } else if r.film.detected {
         "film found and flattened"
+    } else if r.quality.iter().any(|q| q.code == "second_look") {
+        "centre of the photo read (second look)"
     } else {
         "whole image read"
     };

@@ -113,7 +113,7 @@ pub struct OodSpec {
     #[serde(default)]
     pub min_orientation_confidence: f32,
     /// When the whole read is refused as not a chest film, the reader reads the photo's centre; that read
-    /// is kept only when its score is at most this (absent: no second look). Below `threshold`.
+    /// is kept only when its score is at most this (absent: no second look). At most `threshold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_look_threshold: Option<f32>,
 }

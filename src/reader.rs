@@ -74,6 +74,17 @@ struct SecondLook {
     earlier: Timings,
 }
 
+impl PendingRead {
+    /// During a second look (the photo's centre read after the whole read was refused), the refused read
+    /// itself: what a caller reports when a pass of the second look fails. None for any other read.
+    pub fn into_refused(self) -> Option<Reading> {
+        let look = self.second_look?;
+        let (mut report, cams) = *look.refused;
+        report.timings_ms.total = ms(self.decode.map_or(self.t0, |(_, started)| started));
+        Some(Reading { report, image: self.image, cams })
+    }
+}
+
 /// What the first model pass decided (orientation, polarity) and reported.
 struct FirstPass {
     quality_items: Vec<QualityItem>,
@@ -174,7 +185,11 @@ impl Reader {
     /// Drive a read to its end with this reader's own (synchronous) engine.
     fn run_sync(&self, mut pending: PendingRead) -> Result<Reading> {
         loop {
-            let out = self.engine.infer(&pending.input)?;
+            let out = match self.engine.infer(&pending.input) {
+                Ok(out) => out,
+                // a pass of a second look that fails leaves the refused read it was looking past
+                Err(e) => return pending.into_refused().ok_or(e),
+            };
             match self.advance(pending, out, self.engine.name(), None)? {
                 Next::Infer(p) => pending = p,
                 Next::Done(reading) => return Ok(reading),
@@ -542,6 +557,8 @@ mod tests {
         manifest: Manifest,
         scores: Vec<f32>,
         inverted: f32,
+        /// Calls from this one on fail.
+        fail_from: usize,
         calls: Arc<AtomicUsize>,
     }
 
@@ -551,6 +568,9 @@ mod tests {
         }
         fn infer(&self, _input: &[f32]) -> Result<RawOutputs> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n >= self.fail_from {
+                return Err(Error::Inference("scripted failure".into()));
+            }
             let score = self.scores[n.min(self.scores.len() - 1)];
             Ok(RawOutputs {
                 probabilities: vec![0.9],
@@ -582,7 +602,9 @@ mod tests {
     fn scripted_reader(scores: &[f32], inverted: f32) -> (Reader, Arc<AtomicUsize>) {
         let manifest = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
-        let engine = Scripted { manifest: manifest.clone(), scores: scores.to_vec(), inverted, calls: calls.clone() };
+        let scores = scores.to_vec();
+        let engine =
+            Scripted { manifest: manifest.clone(), scores, inverted, fail_from: usize::MAX, calls: calls.clone() };
         let reader = Reader {
             manifest,
             engine: Box::new(engine),
@@ -631,6 +653,47 @@ mod tests {
     }
 
     #[test]
+    fn the_first_crop_that_reads_typical_ends_the_second_look() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let (reader, n) = scripted_reader(&[m.ood.threshold * 2.0, m.ood.second_look_threshold.unwrap() * 0.5], 0.0);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert_eq!(calls(&n), 2);
+        assert!(r.report.accepted && r.report.quality[0].message.contains("centre 80 %"));
+        assert!((r.report.film.corners[0][0] - 40.0).abs() < 0.01, "{:?}", r.report.film.corners);
+    }
+
+    #[test]
+    fn a_colourful_photo_gets_a_second_look_and_stays_refused_when_its_centre_is_colourful_too() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let (reader, n) = scripted_reader(&[m.ood.second_look_threshold.unwrap() * 0.5], 0.0);
+        let colourful =
+            RgbImage::from_fn(400, 300, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+        let r = reader.read_image(colourful, &ReadOptions::default()).unwrap();
+        assert_eq!(calls(&n), 3, "the whole photo and both crops");
+        assert!(!r.report.accepted && codes(&r).contains(&"colour_photo"), "{:?}", codes(&r));
+        assert!(!codes(&r).contains(&"second_look"));
+    }
+
+    #[test]
+    fn a_failing_pass_during_the_second_look_reports_the_refused_read_not_an_error() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let failing = |fail_from: usize| {
+            let (mut reader, n) = scripted_reader(&[], 0.0);
+            let manifest = reader.manifest.clone();
+            let scores = vec![m.ood.threshold * 2.0];
+            reader.engine = Box::new(Scripted { manifest, scores, inverted: 0.0, fail_from, calls: n.clone() });
+            (reader, n)
+        };
+        let (reader, n) = failing(1);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert_eq!(calls(&n), 2);
+        assert!(!r.report.accepted && codes(&r).contains(&"not_chest_xray"));
+        // a failure on a read's own first pass is still an error
+        let (reader, _) = failing(0);
+        assert!(matches!(reader.read_image(photo(), &ReadOptions::default()), Err(Error::Inference(_))));
+    }
+
+    #[test]
     fn when_no_crop_reads_as_a_typical_chest_film_the_first_refusal_is_reported() {
         let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
         let between = (m.ood.second_look_threshold.unwrap() + m.ood.threshold) / 2.0;
@@ -658,11 +721,20 @@ mod tests {
         assert!(!r.report.accepted, "the caller's film is read as given");
         assert_eq!(calls(&n), 1);
 
-        // a negative is refused whatever else: its read is re-inverted once (two passes), never cropped
-        let (reader, n) = scripted_reader(&[foreign, typical], 0.99);
+        // a negative is refused whatever else, even when it also looks foreign: its read is re-inverted once
+        // (two passes), never cropped
+        let (reader, n) = scripted_reader(&[foreign, foreign, typical], 0.99);
         let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
-        assert!(!r.report.accepted && codes(&r).contains(&"inverted") && !codes(&r).contains(&"second_look"));
+        assert!(!r.report.accepted && codes(&r).contains(&"inverted") && codes(&r).contains(&"not_chest_xray"));
+        assert!(!codes(&r).contains(&"second_look"));
         assert_eq!(calls(&n), 2);
+
+        // a flat image: refused as flat (and foreign), nothing to crop
+        let (reader, n) = scripted_reader(&[foreign, typical], 0.0);
+        let flat = RgbImage::from_pixel(400, 300, Rgb([128, 128, 128]));
+        let r = reader.read_image(flat, &ReadOptions::default()).unwrap();
+        assert!(!r.report.accepted && codes(&r).contains(&"low_contrast"), "{:?}", codes(&r));
+        assert_eq!(calls(&n), 1);
 
         let (mut reader, n) = scripted_reader(&[foreign, typical], 0.0);
         reader.manifest.ood.second_look_threshold = None;

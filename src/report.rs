@@ -57,7 +57,8 @@ pub enum Severity {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct QualityItem {
     /// Stable machine name: not_chest_xray, colour_photo, inverted, rotated, too_dark, too_bright,
-    /// low_contrast, low_resolution, blurred. (Whether a film was found in a photo is `FilmInfo::detected`,
+    /// low_contrast, low_resolution, blurred, second_look (the photo's centre was read after the whole read
+    /// was refused; `FilmInfo::corners` is that crop). (Whether a film was found in a photo is `FilmInfo::detected`,
     /// not a quality item: a file that is the radiograph itself has no film edge to find.)
     pub code: String,
     pub severity: Severity,
@@ -93,7 +94,8 @@ pub struct Region {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FilmInfo {
-    /// A film boundary was found in the photo (false: whole image read, or corners given by the caller).
+    /// A film boundary was found in the photo (false: whole image read, corners given by the caller, or the
+    /// photo's centre read by a second look).
     pub detected: bool,
     /// Corners given by the caller were used.
     pub from_caller: bool,

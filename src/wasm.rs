@@ -179,17 +179,22 @@ impl Shared {
             if wants_gpu && self.gpu.borrow().is_none() && backend == Backend::WebGpu {
                 note = Some(format!("WebGPU is not available ({}); read on the CPU", self.gpu_note.borrow()));
             }
-            let (out, engine): (RawOutputs, &str) = match gpu {
+            let pass: ReadResult<(RawOutputs, &str)> = match gpu {
                 Some(gpu) => match gpu.infer(&pending.input).await {
-                    Ok(out) => (out, "webgpu"),
+                    Ok(out) => Ok((out, "webgpu")),
                     Err(e) => {
                         let why = format!("the WebGPU engine failed ({e}); read on the CPU");
                         self.drop_gpu(why.clone());
                         note = Some(why);
-                        (self.reader.infer(&pending.input)?, "cpu")
+                        self.reader.infer(&pending.input).map(|out| (out, "cpu"))
                     }
                 },
-                None => (self.reader.infer(&pending.input)?, "cpu"),
+                None => self.reader.infer(&pending.input).map(|out| (out, "cpu")),
+            };
+            // a pass of a second look that fails leaves the refused read it was looking past
+            let (out, engine) = match pass {
+                Ok(pass) => pass,
+                Err(e) => return pending.into_refused().ok_or(e),
             };
             match self.reader.advance(pending, out, engine, note.clone())? {
                 Next::Infer(p) => pending = p,
