@@ -209,6 +209,23 @@ mod tests {
         serde_json::from_slice(crate::reader::BUNDLED_MANIFEST).unwrap()
     }
 
+    /// The bundled manifest with `section.key` set to `value` must be refused as a bad manifest.
+    fn assert_refused_with(section: &str, key: &str, value: serde_json::Value) {
+        let mut m = bundled();
+        m[section][key] = value.clone();
+        let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
+        assert!(matches!(e, Some(Error::Manifest(_))), "{section}.{key} = {value} accepted");
+    }
+
+    /// Without `section.key` (older models) the manifest still parses, and writing it back leaves it out.
+    fn parsed_without(section: &str, key: &str) -> Manifest {
+        let mut m = bundled();
+        m[section].as_object_mut().unwrap().remove(key);
+        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(serde_json::to_value(&parsed).unwrap()[section].get(key).is_none());
+        parsed
+    }
+
     #[test]
     fn clahe_settings_are_read_and_checked() {
         let mut m = bundled();
@@ -222,16 +239,10 @@ mod tests {
             serde_json::json!({"clip_limit": 2.0, "tiles": [8, 500]}),
             serde_json::json!({"clip_limit": 2.0}),
         ] {
-            m["input"]["clahe"] = bad.clone();
-            let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
-            assert!(matches!(e, Some(Error::Manifest(_))), "{bad} accepted");
+            assert_refused_with("input", "clahe", bad);
         }
-        // absent: no CLAHE (models up to 1.1.0), and it stays absent when written back
-        let mut m = bundled();
-        m["input"].as_object_mut().unwrap().remove("clahe");
-        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
-        assert_eq!(parsed.input.clahe, None);
-        assert!(serde_json::to_value(&parsed).unwrap()["input"].get("clahe").is_none());
+        // absent: no CLAHE (models up to 1.1.0)
+        assert_eq!(parsed_without("input", "clahe").input.clahe, None);
     }
 
     #[test]
@@ -247,34 +258,20 @@ mod tests {
             serde_json::json!({"max_range": -1, "min_keep": 0.5}),
             serde_json::json!({"min_keep": 0.5}),
         ] {
-            m["input"]["trim_border"] = bad.clone();
-            let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
-            assert!(matches!(e, Some(Error::Manifest(_))), "{bad} accepted");
+            assert_refused_with("input", "trim_border", bad);
         }
-        let mut m = bundled();
-        m["input"].as_object_mut().unwrap().remove("trim_border");
-        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
-        assert_eq!(parsed.input.trim_border, None);
-        assert!(serde_json::to_value(&parsed).unwrap()["input"].get("trim_border").is_none());
+        assert_eq!(parsed_without("input", "trim_border").input.trim_border, None);
     }
 
     #[test]
     fn the_second_look_threshold_is_read_and_must_lie_below_the_refusal_threshold() {
-        let m = bundled();
-        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        let parsed = Manifest::from_json(&serde_json::to_vec(&bundled()).unwrap()).unwrap();
         let t = parsed.ood.second_look_threshold.expect("the bundled model has a second look");
         assert!(t > 0.0 && t < parsed.ood.threshold);
         for bad in [0.0, -1.0, parsed.ood.threshold as f64 * 1.5] {
-            let mut m = bundled();
-            m["ood"]["second_look_threshold"] = serde_json::json!(bad);
-            let e = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).err();
-            assert!(matches!(e, Some(Error::Manifest(_))), "{bad} accepted");
+            assert_refused_with("ood", "second_look_threshold", serde_json::json!(bad));
         }
-        // absent (models up to this field): no second look, and it stays absent when written back
-        let mut m = bundled();
-        m["ood"].as_object_mut().unwrap().remove("second_look_threshold");
-        let parsed = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
-        assert_eq!(parsed.ood.second_look_threshold, None);
-        assert!(serde_json::to_value(&parsed).unwrap()["ood"].get("second_look_threshold").is_none());
+        // absent (models before this field): no second look
+        assert_eq!(parsed_without("ood", "second_look_threshold").ood.second_look_threshold, None);
     }
 }
