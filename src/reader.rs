@@ -66,22 +66,32 @@ pub struct PendingRead {
 struct SecondLook {
     /// The refused read's report and CAMs (its image is the pending read's).
     refused: Box<(Report, Vec<CamField>)>,
-    /// The crop being read now (fraction of each side).
-    fraction: f32,
-    /// Index in `SECOND_LOOK_CROPS` of the next crop to try.
+    /// Index in `SECOND_LOOK_CROPS` of the next crop to try (the one being read is the one before it).
     next: usize,
     /// Stage times of the reads before this one (film, preprocess, model, regions).
     earlier: Timings,
+}
+
+impl SecondLook {
+    /// The crop being read now (fraction of each side).
+    fn fraction(&self) -> f32 {
+        SECOND_LOOK_CROPS[self.next - 1]
+    }
+
+    /// The refused read, reported after all: its stage times summed over the reads made, `total` since the start.
+    fn into_refused(self, image: RgbImage, total: f64) -> Reading {
+        let (mut report, cams) = *self.refused;
+        report.timings_ms = Timings { total, ..self.earlier };
+        Reading { report, image, cams }
+    }
 }
 
 impl PendingRead {
     /// During a second look (the photo's centre read after the whole read was refused), the refused read
     /// itself: what a caller reports when a pass of the second look fails. None for any other read.
     pub fn into_refused(self) -> Option<Reading> {
-        let look = self.second_look?;
-        let (mut report, cams) = *look.refused;
-        report.timings_ms.total = ms(self.decode.map_or(self.t0, |(_, started)| started));
-        Some(Reading { report, image: self.image, cams })
+        let total = ms(self.decode.map_or(self.t0, |(_, started)| started));
+        Some(self.second_look?.into_refused(self.image, total))
     }
 }
 
@@ -415,13 +425,7 @@ impl Reader {
                 let Reading { report, image, cams } = reading;
                 let earlier = report.timings_ms.clone();
                 let refused = Box::new((report, cams));
-                return Ok(self.second_look(
-                    image,
-                    opts,
-                    t0,
-                    decode,
-                    SecondLook { refused, fraction: 0.0, next: 0, earlier },
-                ));
+                return Ok(self.second_look(image, opts, t0, decode, SecondLook { refused, next: 0, earlier }));
             }
             Some(look) => look,
         };
@@ -436,7 +440,7 @@ impl Reader {
         if reading.report.accepted && reading.report.ood_score <= limit {
             let r = &mut reading.report;
             r.timings_ms = Timings { total, ..look.earlier };
-            let pct = (look.fraction * 100.0).round();
+            let pct = (look.fraction() * 100.0).round();
             r.quality.insert(
                 0,
                 QualityItem {
@@ -455,9 +459,7 @@ impl Reader {
         if look.next < SECOND_LOOK_CROPS.len() {
             return Ok(self.second_look(reading.image, opts, t0, decode, look));
         }
-        let (mut report, cams) = *look.refused;
-        report.timings_ms = Timings { total, ..look.earlier };
-        Ok(Next::Done(Reading { report, image: reading.image, cams }))
+        Ok(Next::Done(look.into_refused(reading.image, total)))
     }
 
     /// Start reading the next centred crop of `image`.
@@ -470,9 +472,9 @@ impl Reader {
         mut look: SecondLook,
     ) -> Next {
         let (w, h) = image.dimensions();
-        look.fraction = SECOND_LOOK_CROPS[look.next];
         look.next += 1;
-        let (mx, my) = (w as f32 * (1.0 - look.fraction) / 2.0, h as f32 * (1.0 - look.fraction) / 2.0);
+        let f = look.fraction();
+        let (mx, my) = (w as f32 * (1.0 - f) / 2.0, h as f32 * (1.0 - f) / 2.0);
         let (x1, y1) = (w as f32 - mx, h as f32 - my);
         let crop = [[mx, my], [x1, my], [x1, y1], [mx, y1]];
         let mut p = self.prepare(image, &opts, Some(crop), t0);
