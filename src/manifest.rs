@@ -116,6 +116,12 @@ pub struct OodSpec {
     /// is kept only when its score is at most this (absent: no second look). At most `threshold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_look_threshold: Option<f32>,
+    /// A read refused only because its orientation confidence is under `min_orientation_confidence`, but at
+    /// least this, is read again turned by 90, 180 and 270 degrees; when every turned read names its turn
+    /// with at least this confidence, the film has an "up" after all and is not refused for it (absent: no
+    /// such check). Below `min_orientation_confidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_check_min_confidence: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,6 +198,11 @@ impl Manifest {
         }
         if o.second_look_threshold.is_some_and(|t| !(t > 0.0 && t <= o.threshold)) {
             return bad("ood.second_look_threshold must be positive and at most ood.threshold".into());
+        }
+        if o.turn_check_min_confidence.is_some_and(|c| !(c > 0.0 && c < o.min_orientation_confidence)) {
+            return bad(
+                "ood.turn_check_min_confidence must be positive and below ood.min_orientation_confidence".into()
+            );
         }
         Ok(())
     }
@@ -273,5 +284,17 @@ mod tests {
         }
         // absent (models before this field): no second look
         assert_eq!(parsed_without("ood", "second_look_threshold").ood.second_look_threshold, None);
+    }
+
+    #[test]
+    fn the_turn_check_confidence_is_read_and_must_lie_below_the_orientation_minimum() {
+        let parsed = Manifest::from_json(&serde_json::to_vec(&bundled()).unwrap()).unwrap();
+        let c = parsed.ood.turn_check_min_confidence.expect("the bundled model has a turn check");
+        assert!(c > 0.0 && c < parsed.ood.min_orientation_confidence);
+        for bad in [0.0, -0.5, parsed.ood.min_orientation_confidence as f64, 1.5] {
+            assert_refused_with("ood", "turn_check_min_confidence", serde_json::json!(bad));
+        }
+        // absent (models before this field): no turn check
+        assert_eq!(parsed_without("ood", "turn_check_min_confidence").ood.turn_check_min_confidence, None);
     }
 }

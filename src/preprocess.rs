@@ -38,6 +38,23 @@ pub fn percentile_sorted(v: &[f32], q: f32) -> f32 {
     if i + 1 < v.len() { v[i] + (v[i + 1] - v[i]) * frac } else { v[i] }
 }
 
+/// A square row-major input turned clockwise by `quarter_turns` quarter turns (the model's view of the film
+/// photographed turned that way).
+pub fn turned(input: &[f32], side: usize, quarter_turns: usize) -> Vec<f32> {
+    debug_assert_eq!(input.len(), side * side);
+    let mut out = input.to_vec();
+    for _ in 0..quarter_turns % 4 {
+        let from = out.clone();
+        for y in 0..side {
+            for x in 0..side {
+                // clockwise: the left column, read upwards, becomes the top row
+                out[y * side + x] = from[(side - 1 - x) * side + y];
+            }
+        }
+    }
+    out
+}
+
 /// Grey film -> row-major [H*W] input in [0, 1].
 pub fn to_input(grey: &GreyF32, spec: &InputSpec) -> Vec<f32> {
     let small = area_resize(grey, spec.width, spec.height);
@@ -119,6 +136,18 @@ fn percentile_map(mut values: Vec<f32>, spec: &InputSpec) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::manifest::ClaheSpec;
+
+    #[test]
+    fn a_quarter_turn_clockwise_takes_the_top_row_to_the_right_column() {
+        // 1 2 3      7 4 1
+        // 4 5 6  ->  8 5 2
+        // 7 8 9      9 6 3
+        let a: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        assert_eq!(turned(&a, 3, 1), [7.0, 4.0, 1.0, 8.0, 5.0, 2.0, 9.0, 6.0, 3.0]);
+        assert_eq!(turned(&a, 3, 2), [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
+        assert_eq!(turned(&turned(&a, 3, 3), 3, 1), a);
+        assert_eq!(turned(&a, 3, 4), a);
+    }
 
     #[test]
     fn percentile_matches_numpy_linear() {

@@ -30,13 +30,13 @@ pub fn ood_score(embedding: &[f32], spec: &OodSpec) -> f32 {
     (maha + residual) / (spec.components.len() as f32 + 1.0)
 }
 
-pub fn check_ood(score: f32, orientation_confidence: f32, spec: &OodSpec) -> Option<QualityItem> {
+pub fn check_ood(score: f32, orientation_confidence: f32, turns_agree: bool, spec: &OodSpec) -> Option<QualityItem> {
     let reason = if score > spec.threshold {
         format!(
             "its features are far from those of chest films (out-of-distribution score {score:.2} > {:.2})",
             spec.threshold
         )
-    } else if orientation_confidence < spec.min_orientation_confidence {
+    } else if orientation_confidence < spec.min_orientation_confidence && !turns_agree {
         format!(
             "the model cannot tell which way up it is (orientation confidence {orientation_confidence:.2} < {:.2})",
             spec.min_orientation_confidence
@@ -51,6 +51,20 @@ pub fn check_ood(score: f32, orientation_confidence: f32, spec: &OodSpec) -> Opt
             "This does not look like a frontal chest X-ray: {reason}. Photograph only the chest film, filling the frame."
         ),
     ))
+}
+
+/// The warning for a film whose orientation confidence was under the manifest's minimum but whose turned
+/// reads each named their turn (the reader's turn check), so it was not refused for it.
+pub fn turn_checked(orientation_confidence: f32) -> QualityItem {
+    item(
+        "turn_checked",
+        Severity::Warn,
+        format!(
+            "The model was unsure which way up this film is (orientation confidence {orientation_confidence:.2}); \
+             read turned by 90°, 180° and 270° it named each turn, so it was read as a chest film. Check that it \
+             is a frontal chest X-ray."
+        ),
+    )
 }
 
 /// Spread of per-pixel chromaticity over the film. A film seen through a tinted lightbox or camera
@@ -208,13 +222,16 @@ mod tests {
             threshold: 3.0,
             min_orientation_confidence: 0.9,
             second_look_threshold: None,
+            turn_check_min_confidence: None,
         };
         assert_eq!(ood_score(&[0.0, 0.0, 0.0], &spec), 0.0);
         // z = 2 along the component (2^2/4 = 1), residual 1+1 = 2 (2/2 = 1): (1 + 1) / 2 = 1
         assert!((ood_score(&[2.0, 1.0, 1.0], &spec) - 1.0).abs() < 1e-6);
-        assert!(check_ood(ood_score(&[20.0, 0.0, 0.0], &spec), 0.99, &spec).is_some());
-        assert!(check_ood(1.0, 0.99, &spec).is_none());
-        assert!(check_ood(1.0, 0.5, &spec).is_some(), "no clear up: not a chest film");
+        assert!(check_ood(ood_score(&[20.0, 0.0, 0.0], &spec), 0.99, false, &spec).is_some());
+        assert!(check_ood(1.0, 0.99, false, &spec).is_none());
+        assert!(check_ood(1.0, 0.5, false, &spec).is_some(), "no clear up: not a chest film");
+        assert!(check_ood(1.0, 0.5, true, &spec).is_none(), "turned reads agree: it has an up");
+        assert!(check_ood(ood_score(&[20.0, 0.0, 0.0], &spec), 0.99, true, &spec).is_some(), "still far");
         assert!(ood_score(&[1.0], &spec).is_infinite());
     }
 }

@@ -60,6 +60,22 @@ pub struct PendingRead {
     first: Option<FirstPass>,
     /// Set while a centred crop is being read after the whole read was refused.
     second_look: Option<SecondLook>,
+    /// Set while the film is read turned, to settle an unsure orientation (the turn check).
+    turn_check: Option<TurnCheck>,
+}
+
+/// A read whose only doubt is its orientation confidence (under the manifest's minimum, at least its
+/// `turn_check_min_confidence`), while its input is read turned by one, two and three quarter turns. A chest
+/// film has an "up": each turned read should name its turn.
+struct TurnCheck {
+    /// The outputs of the read being checked (what is reported).
+    out: RawOutputs,
+    /// The input they came from; the turned copies are made from it.
+    base: Vec<f32>,
+    /// The orientation (degrees clockwise) that read named.
+    base_deg: u32,
+    /// Quarter turns clockwise of the copy being read now (1 to 3).
+    turns: usize,
 }
 
 /// The refused read a second look may replace, and the crops still to try.
@@ -257,6 +273,7 @@ impl Reader {
             decode: None,
             first: None,
             second_look: None,
+            turn_check: None,
         }
     }
 
@@ -266,10 +283,30 @@ impl Reader {
     pub fn advance(
         &self,
         mut p: PendingRead,
-        out: RawOutputs,
+        mut out: RawOutputs,
         engine: &str,
         engine_note: Option<String>,
     ) -> Result<Next> {
+        // Whether the turned reads of an unsure film each named their turn (None: no turn check was made).
+        let mut turns_agree = None;
+        if let Some(mut check) = p.turn_check.take() {
+            let side = self.manifest.input.width as usize;
+            let classes = &self.manifest.orientation.classes_deg_clockwise;
+            let min = self.manifest.ood.turn_check_min_confidence.unwrap_or(1.0);
+            let (k, conf) = argmax(&out.orientation);
+            let expected = (check.base_deg + 90 * check.turns as u32) % 360;
+            let agrees = classes.get(k) == Some(&expected) && conf >= min;
+            if agrees && check.turns < 3 {
+                check.turns += 1;
+                p.input = preprocess::turned(&check.base, side, check.turns);
+                p.turn_check = Some(check);
+                return Ok(Next::Infer(p));
+            }
+            // settled: report the read that was checked
+            turns_agree = Some(agrees);
+            out = check.out;
+            p.input = check.base;
+        }
         if p.first.is_none() {
             // Orientation and polarity: correct what the model is sure of, then read again.
             let mut quality_items = Vec::new();
@@ -321,7 +358,18 @@ impl Reader {
                 return Ok(Next::Infer(p));
             }
         }
-        let PendingRead { image, opts, film, grey, input, mut timings, t0, t_model, decode, first, second_look } = p;
+        if turns_agree.is_none() && self.needs_turn_check(&p, &out) {
+            let side = self.manifest.input.width as usize;
+            let (k, _) = argmax(&out.orientation);
+            let base_deg = self.manifest.orientation.classes_deg_clockwise.get(k).copied().unwrap_or(0);
+            let base = std::mem::take(&mut p.input);
+            p.input = preprocess::turned(&base, side, 1);
+            p.turn_check = Some(TurnCheck { out, base, base_deg, turns: 1 });
+            return Ok(Next::Infer(p));
+        }
+        let PendingRead {
+            image, opts, film, grey, input, mut timings, t0, t_model, decode, first, second_look, ..
+        } = p;
         let FirstPass { mut quality_items, rotate, deg, conf, inverted_p, corrected } =
             first.expect("set on the first pass above");
         timings.model = ms(t_model);
@@ -331,7 +379,11 @@ impl Reader {
         // What the image is, and how good it is.
         let ood_score = quality::ood_score(&out.embedding, &self.manifest.ood);
         let (_, orientation_confidence) = argmax(&out.orientation);
-        quality_items.extend(quality::check_ood(ood_score, orientation_confidence, &self.manifest.ood));
+        let turns_agree = turns_agree == Some(true);
+        quality_items.extend(quality::check_ood(ood_score, orientation_confidence, turns_agree, &self.manifest.ood));
+        if turns_agree {
+            quality_items.push(quality::turn_checked(orientation_confidence));
+        }
         quality_items.extend(quality::check_colour(quality::colourfulness(&film.image)));
         let film_side = film_min_side(&film.corners);
         quality_items.extend(quality::check_film(&grey, film_side, &input, side));
@@ -399,6 +451,22 @@ impl Reader {
             disclaimer: DISCLAIMER.into(),
         };
         self.conclude(Reading { report, image, cams }, opts, t0, decode, second_look)
+    }
+
+    /// Whether a finished pass should be settled by the turn check: its only doubt as a chest film is an
+    /// orientation confidence under the manifest's minimum but at least `turn_check_min_confidence`, and it
+    /// is not a negative (refused for that anyway) nor a crop of the second look (which must read typical).
+    fn needs_turn_check(&self, p: &PendingRead, out: &RawOutputs) -> bool {
+        let (ood, input) = (&self.manifest.ood, &self.manifest.input);
+        let Some(min) = ood.turn_check_min_confidence else { return false };
+        let (_, conf) = argmax(&out.orientation);
+        let inverted = p.first.as_ref().is_some_and(|f| f.inverted_p >= self.manifest.inverted.threshold);
+        input.width == input.height
+            && p.second_look.is_none()
+            && !inverted
+            && conf < ood.min_orientation_confidence
+            && conf >= min
+            && quality::ood_score(&out.embedding, ood) <= ood.threshold
     }
 
     /// A finished read is final unless it was refused for what a wrong film region causes; then the photo's
@@ -553,6 +621,9 @@ mod tests {
         assert_eq!(f.corners[0], [4.0, 0.0]);
     }
 
+    /// The inputs a scripted engine was called with, in call order.
+    type Inputs = Arc<std::sync::Mutex<Vec<Vec<f32>>>>;
+
     /// An engine that answers each call with the next scripted OOD score (always upright, never inverted),
     /// and records how many calls it got.
     struct Scripted {
@@ -562,24 +633,32 @@ mod tests {
         /// Calls from this one on fail.
         fail_from: usize,
         calls: Arc<AtomicUsize>,
+        /// Per call, the orientation class named and its probability (upright and sure when absent).
+        orientations: Vec<(usize, f32)>,
+        /// The inputs the engine was called with.
+        inputs: Inputs,
     }
 
     impl Engine for Scripted {
         fn name(&self) -> &'static str {
             "scripted"
         }
-        fn infer(&self, _input: &[f32]) -> Result<RawOutputs> {
+        fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            self.inputs.lock().unwrap().push(input.to_vec());
             if n >= self.fail_from {
                 return Err(Error::Inference("scripted failure".into()));
             }
             let score = self.scores[n.min(self.scores.len() - 1)];
+            let (class, p) = self.orientations.get(n).copied().unwrap_or((0, 1.0));
+            let mut orientation = vec![(1.0 - p) / 3.0; 4];
+            orientation[class] = p;
             Ok(RawOutputs {
                 probabilities: vec![0.9],
                 cam: vec![0.0; 4],
                 cam_height: 2,
                 cam_width: 2,
-                orientation: vec![1.0, 0.0, 0.0, 0.0],
+                orientation,
                 inverted: self.inverted,
                 embedding: embedding_scoring(&self.manifest, score),
             })
@@ -605,8 +684,15 @@ mod tests {
         let manifest = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
         let scores = scores.to_vec();
-        let engine =
-            Scripted { manifest: manifest.clone(), scores, inverted, fail_from: usize::MAX, calls: calls.clone() };
+        let engine = Scripted {
+            manifest: manifest.clone(),
+            scores,
+            inverted,
+            fail_from: usize::MAX,
+            calls: calls.clone(),
+            orientations: Vec::new(),
+            inputs: Default::default(),
+        };
         let reader = Reader {
             manifest,
             engine: Box::new(engine),
@@ -683,7 +769,15 @@ mod tests {
             let (mut reader, n) = scripted_reader(&[], 0.0);
             let manifest = reader.manifest.clone();
             let scores = vec![m.ood.threshold * 2.0];
-            reader.engine = Box::new(Scripted { manifest, scores, inverted: 0.0, fail_from, calls: n.clone() });
+            reader.engine = Box::new(Scripted {
+                manifest,
+                scores,
+                inverted: 0.0,
+                fail_from,
+                calls: n.clone(),
+                orientations: Vec::new(),
+                inputs: Default::default(),
+            });
             (reader, n)
         };
         let (reader, n) = failing(1);
@@ -743,5 +837,106 @@ mod tests {
         let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
         assert!(!r.report.accepted);
         assert_eq!(calls(&n), 1);
+    }
+
+    /// A reader whose engine reads every input as a typical chest film (OOD well within both thresholds),
+    /// naming `orientations` in turn; its call count and the inputs it was given.
+    fn turning_reader(orientations: &[(usize, f32)]) -> (Reader, Arc<AtomicUsize>, Inputs) {
+        let (mut reader, n) = scripted_reader(&[], 0.0);
+        let manifest = reader.manifest.clone();
+        let scores = vec![manifest.ood.second_look_threshold.unwrap() * 0.5];
+        let inputs: Inputs = Default::default();
+        reader.engine = Box::new(Scripted {
+            manifest,
+            scores,
+            inverted: 0.0,
+            fail_from: usize::MAX,
+            calls: n.clone(),
+            orientations: orientations.to_vec(),
+            inputs: inputs.clone(),
+        });
+        (reader, n, inputs)
+    }
+
+    /// The caller's corners (no second look, so only the turn check adds passes).
+    fn given_corners() -> ReadOptions {
+        ReadOptions {
+            corners: Some([[10.0, 10.0], [390.0, 10.0], [390.0, 290.0], [10.0, 290.0]]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_unsure_film_whose_turned_reads_each_name_their_turn_is_read_with_a_warning() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let unsure = (m.ood.turn_check_min_confidence.unwrap() + m.ood.min_orientation_confidence) / 2.0;
+        let (reader, n, inputs) = turning_reader(&[(0, unsure), (1, 0.99), (2, 0.995), (3, 0.99)]);
+        let r = reader.read_image(photo(), &ReadOptions::default()).unwrap();
+        assert_eq!(calls(&n), 4, "the read and three turned copies");
+        assert!(r.report.accepted, "{:?}", r.report.quality);
+        assert!(codes(&r).contains(&"turn_checked") && !codes(&r).contains(&"not_chest_xray"), "{:?}", codes(&r));
+        // what is reported is the first read's: its orientation confidence, its film
+        assert!((r.report.orientation.confidence - unsure).abs() < 1e-6);
+        assert!(!r.report.orientation.corrected);
+        // the copies are the same input turned a quarter, a half and three quarters clockwise
+        let inputs = inputs.lock().unwrap();
+        let side = m.input.width as usize;
+        for q in 1..4 {
+            assert_eq!(inputs[q], preprocess::turned(&inputs[0], side, q), "copy {q}");
+        }
+        assert_ne!(inputs[1], inputs[0]);
+    }
+
+    #[test]
+    fn a_turned_read_naming_the_wrong_turn_or_unsure_of_it_ends_the_check_and_the_film_stays_refused() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let min = m.ood.turn_check_min_confidence.unwrap();
+        let unsure = (min + m.ood.min_orientation_confidence) / 2.0;
+        for (script, passes) in [
+            (vec![(0, unsure), (0, 0.99)], 2),                 // a texture: "up" stays where it was
+            (vec![(0, unsure), (1, 0.99), (3, 0.99)], 3),      // half a turn named as three quarters
+            (vec![(0, unsure), (1, 0.99), (2, min * 0.9)], 3), // the right turn, but unsure of it
+        ] {
+            let (reader, n, _) = turning_reader(&script);
+            let r = reader.read_image(photo(), &given_corners()).unwrap();
+            assert_eq!(calls(&n), passes, "{script:?}");
+            assert!(!r.report.accepted, "{script:?}");
+            assert!(codes(&r).contains(&"not_chest_xray") && !codes(&r).contains(&"turn_checked"));
+            assert!((r.report.orientation.confidence - unsure).abs() < 1e-6, "the first read is reported");
+        }
+    }
+
+    #[test]
+    fn no_turn_check_for_a_sure_film_a_hopeless_one_a_foreign_one_or_a_model_without_it() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let min = m.ood.turn_check_min_confidence.unwrap();
+        let unsure = (min + m.ood.min_orientation_confidence) / 2.0;
+        // sure of its orientation: accepted after one pass
+        let (reader, n, _) = turning_reader(&[(0, 0.999), (1, 0.99)]);
+        let r = reader.read_image(photo(), &given_corners()).unwrap();
+        assert!(r.report.accepted && !codes(&r).contains(&"turn_checked") && calls(&n) == 1, "{:?}", codes(&r));
+        // too unsure to be checked: refused after one pass
+        let (reader, n, _) = turning_reader(&[(0, min * 0.9), (1, 0.99), (2, 0.99), (3, 0.99)]);
+        let r = reader.read_image(photo(), &given_corners()).unwrap();
+        assert!(!r.report.accepted && calls(&n) == 1);
+        // far from chest films: refused for that, unchecked
+        let (mut reader, n, _) = turning_reader(&[(0, unsure), (1, 0.99), (2, 0.99), (3, 0.99)]);
+        let far = m.ood.threshold * 2.0;
+        reader.engine = Box::new(Scripted {
+            manifest: m.clone(),
+            scores: vec![far],
+            inverted: 0.0,
+            fail_from: usize::MAX,
+            calls: n.clone(),
+            orientations: vec![(0, unsure), (1, 0.99), (2, 0.99), (3, 0.99)],
+            inputs: Default::default(),
+        });
+        let r = reader.read_image(photo(), &given_corners()).unwrap();
+        assert!(!r.report.accepted && calls(&n) == 1);
+        // a manifest without the field: refused as before, one pass
+        let (mut reader, n, _) = turning_reader(&[(0, unsure), (1, 0.99), (2, 0.99), (3, 0.99)]);
+        reader.manifest.ood.turn_check_min_confidence = None;
+        let r = reader.read_image(photo(), &given_corners()).unwrap();
+        assert!(!r.report.accepted && codes(&r).contains(&"not_chest_xray") && calls(&n) == 1);
     }
 }
