@@ -262,3 +262,31 @@ fn a_film_whose_edges_are_not_found_is_read_at_the_photos_centre_with_a_warning(
     assert!(!r.report.accepted, "refused when read whole");
     assert!(r.report.quality.iter().any(|q| q.code == "not_chest_xray"), "{:?}", r.report.quality);
 }
+
+/// A photo of another phone's screen showing a forwarded radiograph, with moiré (the fourth photo
+/// generator's): the model is a little unsure which way up it is (orientation confidence just under the
+/// manifest's minimum), which alone would refuse it as not a chest film. Read turned by 90°, 180° and 270° it
+/// names each turn, so the turn check lets it be read (pneumonia, flagged), with a warning that says so.
+/// Without the manifest's turn-check confidence the same photo is refused.
+#[test]
+fn an_unsure_film_that_names_each_turn_is_read_with_a_warning() {
+    let name = "turn-check/forwarded-screen-kermany-pneumonia.jpg";
+    let ood = &reader().manifest().ood;
+    let r = read(name);
+    assert!(r.report.accepted, "{:?}", r.report.quality);
+    let item = r.report.quality.iter().find(|q| q.code == "turn_checked").expect("a turn_checked warning");
+    assert_eq!(item.severity, Severity::Warn);
+    assert!(r.report.orientation.confidence < ood.min_orientation_confidence);
+    assert!(r.report.ood_score <= ood.threshold);
+    assert!(abnormal(&r).positive, "the film is abnormal; {}", abnormal(&r).probability);
+    assert!(r.report.film.detected, "the screen is found");
+
+    let mut manifest: serde_json::Value = serde_json::from_slice(xray_reader::reader::BUNDLED_MANIFEST).unwrap();
+    manifest["ood"].as_object_mut().unwrap().remove("turn_check_min_confidence");
+    let without =
+        xray_reader::Reader::from_bytes(xray_reader::reader::BUNDLED_ONNX, &serde_json::to_vec(&manifest).unwrap())
+            .unwrap();
+    let r = without.read(&bytes(name), &ReadOptions::default()).unwrap();
+    assert!(!r.report.accepted, "refused without the turn check");
+    assert!(r.report.quality.iter().any(|q| q.code == "not_chest_xray"), "{:?}", r.report.quality);
+}
