@@ -232,6 +232,13 @@ fn flat_padding_around_a_radiograph_is_cut_off_and_the_film_reads_as_without_it(
     assert_eq!(padded.report.accepted, plain.report.accepted);
 }
 
+/// The bundled model with one optional field of the manifest's `ood` section left out (as older models have it).
+fn reader_without_ood(key: &str) -> xray_reader::Reader {
+    let mut manifest: serde_json::Value = serde_json::from_slice(xray_reader::reader::BUNDLED_MANIFEST).unwrap();
+    manifest["ood"].as_object_mut().unwrap().remove(key).expect("the bundled manifest has the field");
+    xray_reader::Reader::from_bytes(xray_reader::reader::BUNDLED_ONNX, &serde_json::to_vec(&manifest).unwrap()).unwrap()
+}
+
 /// A film held up against a bright ceiling by two fingers (the third photo generator's), whose edges the
 /// film detector does not find: the whole photo is refused as not a chest film. The second look reads the
 /// photo's centre, which holds the film, and flags it (pneumonia), with a warning that says what happened.
@@ -253,12 +260,7 @@ fn a_film_whose_edges_are_not_found_is_read_at_the_photos_centre_with_a_warning(
     assert!((c[1][0] - c[0][0]) <= 0.8 * w + 1.0 && (c[3][1] - c[0][1]) <= 0.8 * h + 1.0, "{c:?}");
     assert!(r.report.ood_score <= reader().manifest().ood.second_look_threshold.unwrap());
 
-    let mut manifest: serde_json::Value = serde_json::from_slice(xray_reader::reader::BUNDLED_MANIFEST).unwrap();
-    manifest["ood"].as_object_mut().unwrap().remove("second_look_threshold");
-    let without =
-        xray_reader::Reader::from_bytes(xray_reader::reader::BUNDLED_ONNX, &serde_json::to_vec(&manifest).unwrap())
-            .unwrap();
-    let r = without.read(&bytes(name), &ReadOptions::default()).unwrap();
+    let r = reader_without_ood("second_look_threshold").read(&bytes(name), &ReadOptions::default()).unwrap();
     assert!(!r.report.accepted, "refused when read whole");
     assert!(r.report.quality.iter().any(|q| q.code == "not_chest_xray"), "{:?}", r.report.quality);
 }
@@ -281,12 +283,7 @@ fn an_unsure_film_that_names_each_turn_is_read_with_a_warning() {
     assert!(abnormal(&r).positive, "the film is abnormal; {}", abnormal(&r).probability);
     assert!(r.report.film.detected, "the screen is found");
 
-    let mut manifest: serde_json::Value = serde_json::from_slice(xray_reader::reader::BUNDLED_MANIFEST).unwrap();
-    manifest["ood"].as_object_mut().unwrap().remove("turn_check_min_confidence");
-    let without =
-        xray_reader::Reader::from_bytes(xray_reader::reader::BUNDLED_ONNX, &serde_json::to_vec(&manifest).unwrap())
-            .unwrap();
-    let r = without.read(&bytes(name), &ReadOptions::default()).unwrap();
+    let r = reader_without_ood("turn_check_min_confidence").read(&bytes(name), &ReadOptions::default()).unwrap();
     assert!(!r.report.accepted, "refused without the turn check");
     assert!(r.report.quality.iter().any(|q| q.code == "not_chest_xray"), "{:?}", r.report.quality);
 }
