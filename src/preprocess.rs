@@ -38,17 +38,19 @@ pub fn percentile_sorted(v: &[f32], q: f32) -> f32 {
     if i + 1 < v.len() { v[i] + (v[i + 1] - v[i]) * frac } else { v[i] }
 }
 
-/// A square row-major input turned clockwise by `quarter_turns` quarter turns (the model's view of the film
-/// photographed turned that way).
+/// A square row-major input (one or more planes of `side` x `side`) turned clockwise by `quarter_turns`
+/// quarter turns: the model's view of the film photographed turned that way.
 pub fn turned(input: &[f32], side: usize, quarter_turns: usize) -> Vec<f32> {
-    debug_assert_eq!(input.len(), side * side);
+    debug_assert_eq!(input.len() % (side * side).max(1), 0);
     let mut out = input.to_vec();
     for _ in 0..quarter_turns % 4 {
         let from = out.clone();
-        for y in 0..side {
-            for x in 0..side {
-                // clockwise: the left column, read upwards, becomes the top row
-                out[y * side + x] = from[(side - 1 - x) * side + y];
+        for (dst, src) in out.chunks_exact_mut(side * side).zip(from.chunks_exact(side * side)) {
+            for y in 0..side {
+                for x in 0..side {
+                    // clockwise: the left column, read upwards, becomes the top row
+                    dst[y * side + x] = src[(side - 1 - x) * side + y];
+                }
             }
         }
     }
@@ -147,6 +149,9 @@ mod tests {
         assert_eq!(turned(&a, 3, 2), [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
         assert_eq!(turned(&turned(&a, 3, 3), 3, 1), a);
         assert_eq!(turned(&a, 3, 4), a);
+        // planes turn each on their own
+        let two: Vec<f32> = a.iter().chain(a.iter()).copied().collect();
+        assert_eq!(turned(&two, 3, 1)[9..], turned(&a, 3, 1)[..]);
     }
 
     #[test]

@@ -624,8 +624,8 @@ mod tests {
     /// The inputs a scripted engine was called with, in call order.
     type Inputs = Arc<std::sync::Mutex<Vec<Vec<f32>>>>;
 
-    /// An engine that answers each call with the next scripted OOD score (always upright, never inverted),
-    /// and records how many calls it got.
+    /// An engine that answers each call with the next scripted OOD score (upright and sure unless
+    /// `orientations` scripts otherwise, never inverted), and records its calls and their inputs.
     struct Scripted {
         manifest: Manifest,
         scores: Vec<f32>,
