@@ -199,10 +199,15 @@ impl Manifest {
         if o.second_look_threshold.is_some_and(|t| !(t > 0.0 && t <= o.threshold)) {
             return bad("ood.second_look_threshold must be positive and at most ood.threshold".into());
         }
-        if o.turn_check_min_confidence.is_some_and(|c| !(c > 0.0 && c < o.min_orientation_confidence)) {
-            return bad(
-                "ood.turn_check_min_confidence must be positive and below ood.min_orientation_confidence".into()
-            );
+        // at least the confidence a rotation is corrected at: a film the check confirms as turned has then
+        // always been turned upright first
+        let corrects_at = self.orientation.min_confidence;
+        if o.turn_check_min_confidence
+            .is_some_and(|c| !(c >= corrects_at && c > 0.0 && c < o.min_orientation_confidence))
+        {
+            return bad("ood.turn_check_min_confidence must be at least orientation.min_confidence and below \
+                        ood.min_orientation_confidence"
+                .into());
         }
         Ok(())
     }
@@ -291,7 +296,8 @@ mod tests {
         let parsed = Manifest::from_json(&serde_json::to_vec(&bundled()).unwrap()).unwrap();
         let c = parsed.ood.turn_check_min_confidence.expect("the bundled model has a turn check");
         assert!(c > 0.0 && c < parsed.ood.min_orientation_confidence);
-        for bad in [0.0, -0.5, parsed.ood.min_orientation_confidence as f64, 1.5] {
+        let below_correction = parsed.orientation.min_confidence as f64 * 0.9;
+        for bad in [0.0, -0.5, below_correction, parsed.ood.min_orientation_confidence as f64, 1.5] {
             assert_refused_with("ood", "turn_check_min_confidence", serde_json::json!(bad));
         }
         // absent (models before this field): no turn check

@@ -64,8 +64,8 @@ pub struct PendingRead {
     turn_check: Option<TurnCheck>,
 }
 
-/// A read whose only doubt is its orientation confidence (under the manifest's minimum, at least its
-/// `turn_check_min_confidence`), while its input is read turned by one, two and three quarter turns. A chest
+/// A read refused as not a chest film for its orientation confidence (under the manifest's minimum, at least
+/// its `turn_check_min_confidence`; the OOD distance within its threshold), while its input is read turned by one, two and three quarter turns. A chest
 /// film has an "up": each turned read should name its turn.
 struct TurnCheck {
     /// The outputs of the read being checked (what is reported).
@@ -76,6 +76,8 @@ struct TurnCheck {
     base_deg: u32,
     /// Quarter turns clockwise of the copy being read now (1 to 3).
     turns: usize,
+    /// A pass of the check failed: it ends as if a turned read had disagreed.
+    failed: bool,
 }
 
 /// The refused read a second look may replace, and the crops still to try.
@@ -211,12 +213,11 @@ impl Reader {
     /// Drive a read to its end with this reader's own (synchronous) engine.
     fn run_sync(&self, mut pending: PendingRead) -> Result<Reading> {
         loop {
-            let out = match self.engine.infer(&pending.input) {
-                Ok(out) => out,
-                // a pass of a second look that fails leaves the refused read it was looking past
-                Err(e) => return pending.into_refused().ok_or(e),
+            let next = match self.engine.infer(&pending.input) {
+                Ok(out) => self.advance(pending, out, self.engine.name(), None)?,
+                Err(e) => self.after_failed_pass(pending, e, self.engine.name(), None)?,
             };
-            match self.advance(pending, out, self.engine.name(), None)? {
+            match next {
                 Next::Infer(p) => pending = p,
                 Next::Done(reading) => return Ok(reading),
             }
@@ -295,7 +296,7 @@ impl Reader {
             let min = self.manifest.ood.turn_check_min_confidence.unwrap_or(1.0);
             let (k, conf) = argmax(&out.orientation);
             let expected = (check.base_deg + 90 * check.turns as u32) % 360;
-            let agrees = classes.get(k) == Some(&expected) && conf >= min;
+            let agrees = !check.failed && classes.get(k) == Some(&expected) && conf >= min;
             if agrees && check.turns < 3 {
                 check.turns += 1;
                 p.input = preprocess::turned(&check.base, side, check.turns);
@@ -364,7 +365,7 @@ impl Reader {
             let base_deg = self.manifest.orientation.classes_deg_clockwise.get(k).copied().unwrap_or(0);
             let base = std::mem::take(&mut p.input);
             p.input = preprocess::turned(&base, side, 1);
-            p.turn_check = Some(TurnCheck { out, base, base_deg, turns: 1 });
+            p.turn_check = Some(TurnCheck { out, base, base_deg, turns: 1, failed: false });
             return Ok(Next::Infer(p));
         }
         let PendingRead {
@@ -453,9 +454,28 @@ impl Reader {
         self.conclude(Reading { report, image, cams }, opts, t0, decode, second_look)
     }
 
-    /// Whether a finished pass should be settled by the turn check: its only doubt as a chest film is an
-    /// orientation confidence under the manifest's minimum but at least `turn_check_min_confidence`, and it
-    /// is not a negative (refused for that anyway) nor a crop of the second look (which must read typical).
+    /// Where a read goes when the engine fails on `p.input`: a turn check ends as failed (the checked read is
+    /// reported, refused, and may go on to the second look), a second look ends with the refused read it was
+    /// looking past; any other pass's failure is the read's error.
+    pub fn after_failed_pass(
+        &self,
+        mut p: PendingRead,
+        e: Error,
+        engine: &str,
+        engine_note: Option<String>,
+    ) -> Result<Next> {
+        if let Some(check) = p.turn_check.as_mut() {
+            check.failed = true;
+            let out = check.out.clone();
+            return self.advance(p, out, engine, engine_note);
+        }
+        p.into_refused().map(Next::Done).ok_or(e)
+    }
+
+    /// Whether a finished pass should be settled by the turn check: its orientation confidence is under the
+    /// manifest's minimum but at least `turn_check_min_confidence`, its OOD distance within the threshold, and
+    /// it is not a negative (refused for that anyway) nor a crop of the second look (which must read typical).
+    /// Other checks (colour, exposure) come after and may still refuse it.
     fn needs_turn_check(&self, p: &PendingRead, out: &RawOutputs) -> bool {
         let (ood, input) = (&self.manifest.ood, &self.manifest.input);
         let Some(min) = ood.turn_check_min_confidence else { return false };
@@ -903,6 +923,31 @@ mod tests {
             assert!(!r.report.accepted, "{script:?}");
             assert!(codes(&r).contains(&"not_chest_xray") && !codes(&r).contains(&"turn_checked"));
             assert!((r.report.orientation.confidence - unsure).abs() < 1e-6, "the first read is reported");
+        }
+    }
+
+    #[test]
+    fn a_failing_pass_during_the_turn_check_ends_it_as_failed_and_the_read_is_refused_not_an_error() {
+        let m = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
+        let unsure = (m.ood.turn_check_min_confidence.unwrap() + m.ood.min_orientation_confidence) / 2.0;
+        for (opts, passes) in [(given_corners(), 2), (ReadOptions::default(), 3)] {
+            let (mut reader, n, _) = turning_reader(&[]);
+            reader.engine = Box::new(Scripted {
+                manifest: m.clone(),
+                scores: vec![m.ood.second_look_threshold.unwrap() * 0.5],
+                inverted: 0.0,
+                fail_from: 1,
+                calls: n.clone(),
+                orientations: vec![(0, unsure)],
+                inputs: Default::default(),
+            });
+            // the first pass, the failing turned pass, and without corners the second look's first crop, whose
+            // failing pass ends the second look too
+            let r = reader.read_image(photo(), &opts).unwrap();
+            assert_eq!(calls(&n), passes);
+            assert!(
+                !r.report.accepted && codes(&r).contains(&"not_chest_xray") && !codes(&r).contains(&"turn_checked")
+            );
         }
     }
 

@@ -58,7 +58,8 @@ pub enum Severity {
 pub struct QualityItem {
     /// Stable machine name: not_chest_xray, colour_photo, inverted, rotated, too_dark, too_bright,
     /// low_contrast, low_resolution, blurred, second_look (the photo's centre was read after the whole read
-    /// was refused; `FilmInfo::corners` is that crop). (Whether a film was found in a photo is `FilmInfo::detected`,
+    /// was refused; `FilmInfo::corners` is that crop), turn_checked (an unsure orientation settled by reading the
+    /// film turned). (Whether a film was found in a photo is `FilmInfo::detected`,
     /// not a quality item: a file that is the radiograph itself has no film edge to find.)
     pub code: String,
     pub severity: Severity,

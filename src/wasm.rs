@@ -191,12 +191,12 @@ impl Shared {
                 },
                 None => self.reader.infer(&pending.input).map(|out| (out, "cpu")),
             };
-            // a pass of a second look that fails leaves the refused read it was looking past
-            let (out, engine) = match pass {
-                Ok(pass) => pass,
-                Err(e) => return pending.into_refused().ok_or(e),
+            // a failing pass ends a turn check as failed, or a second look with the refused read it looked past
+            let next = match pass {
+                Ok((out, engine)) => self.reader.advance(pending, out, engine, note.clone())?,
+                Err(e) => self.reader.after_failed_pass(pending, e, "cpu", note.clone())?,
             };
-            match self.reader.advance(pending, out, engine, note.clone())? {
+            match next {
                 Next::Infer(p) => pending = p,
                 Next::Done(reading) => return Ok(reading),
             }

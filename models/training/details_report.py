@@ -58,7 +58,9 @@ def refusing_check(row, ood):
         far = row["ood_score"] is not None and row["ood_score"] > ood["threshold"]
         conf = (row.get("orientation") or {}).get("confidence")
         unsure = conf is not None and conf < ood["min_orientation_confidence"]
-        # neither: the values in the details are of a later pass than the refused one (a second look)
+        # the report's orientation confidence is the first pass's; when that pass turned the film upright, the
+        # refusal came from the upright pass's, which the details do not hold: then "?" (or a wrong label); the
+        # turn check (session 17) is not told apart either
         which = "+".join(k for k, on in (("distance", far), ("orientation", unsure)) if on) or "?"
         out.append(f"not_chest_xray({which})")
     return "+".join(out) or (row["error"] or {}).get("kind", "?")
