@@ -65,8 +65,8 @@ pub struct PendingRead {
 }
 
 /// A read refused as not a chest film for its orientation confidence (under the manifest's minimum, at least
-/// its `turn_check_min_confidence`; the OOD distance within its threshold), while its input is read turned by one, two and three quarter turns. A chest
-/// film has an "up": each turned read should name its turn.
+/// its `turn_check_min_confidence`; the OOD distance within its threshold), while its input is read turned by
+/// one, two and three quarter turns. A chest film has an "up": each turned read should name its turn.
 struct TurnCheck {
     /// The outputs of the read being checked (what is reported).
     out: RawOutputs,
@@ -76,8 +76,6 @@ struct TurnCheck {
     base_deg: u32,
     /// Quarter turns clockwise of the copy being read now (1 to 3).
     turns: usize,
-    /// A pass of the check failed: it ends as if a turned read had disagreed.
-    failed: bool,
 }
 
 /// The refused read a second look may replace, and the crops still to try.
@@ -284,19 +282,17 @@ impl Reader {
     pub fn advance(
         &self,
         mut p: PendingRead,
-        mut out: RawOutputs,
+        out: RawOutputs,
         engine: &str,
         engine_note: Option<String>,
     ) -> Result<Next> {
-        // Whether the turned reads of an unsure film each named their turn (None: no turn check was made).
-        let mut turns_agree = None;
         if let Some(mut check) = p.turn_check.take() {
             let side = self.manifest.input.width as usize;
             let classes = &self.manifest.orientation.classes_deg_clockwise;
             let min = self.manifest.ood.turn_check_min_confidence.unwrap_or(1.0);
             let (k, conf) = argmax(&out.orientation);
             let expected = (check.base_deg + 90 * check.turns as u32) % 360;
-            let agrees = !check.failed && classes.get(k) == Some(&expected) && conf >= min;
+            let agrees = classes.get(k) == Some(&expected) && conf >= min;
             if agrees && check.turns < 3 {
                 check.turns += 1;
                 p.input = preprocess::turned(&check.base, side, check.turns);
@@ -304,9 +300,8 @@ impl Reader {
                 return Ok(Next::Infer(p));
             }
             // settled: report the read that was checked
-            turns_agree = Some(agrees);
-            out = check.out;
             p.input = check.base;
+            return self.finish(p, check.out, agrees, engine, engine_note);
         }
         if p.first.is_none() {
             // Orientation and polarity: correct what the model is sure of, then read again.
@@ -359,20 +354,32 @@ impl Reader {
                 return Ok(Next::Infer(p));
             }
         }
-        if turns_agree.is_none() && self.needs_turn_check(&p, &out) {
+        if self.needs_turn_check(&p, &out) {
             let side = self.manifest.input.width as usize;
             let (k, _) = argmax(&out.orientation);
             let base_deg = self.manifest.orientation.classes_deg_clockwise.get(k).copied().unwrap_or(0);
             let base = std::mem::take(&mut p.input);
             p.input = preprocess::turned(&base, side, 1);
-            p.turn_check = Some(TurnCheck { out, base, base_deg, turns: 1, failed: false });
+            p.turn_check = Some(TurnCheck { out, base, base_deg, turns: 1 });
             return Ok(Next::Infer(p));
         }
+        self.finish(p, out, false, engine, engine_note)
+    }
+
+    /// The read's report from its last pass's outputs (`turns_agree`: a turn check settled its orientation).
+    fn finish(
+        &self,
+        p: PendingRead,
+        out: RawOutputs,
+        turns_agree: bool,
+        engine: &str,
+        engine_note: Option<String>,
+    ) -> Result<Next> {
         let PendingRead {
             image, opts, film, grey, input, mut timings, t0, t_model, decode, first, second_look, ..
         } = p;
         let FirstPass { mut quality_items, rotate, deg, conf, inverted_p, corrected } =
-            first.expect("set on the first pass above");
+            first.expect("set on the first pass (advance)");
         timings.model = ms(t_model);
         let (w, h) = image.dimensions();
         let side = self.manifest.input.width as usize;
@@ -380,7 +387,6 @@ impl Reader {
         // What the image is, and how good it is.
         let ood_score = quality::ood_score(&out.embedding, &self.manifest.ood);
         let (_, orientation_confidence) = argmax(&out.orientation);
-        let turns_agree = turns_agree == Some(true);
         quality_items.extend(quality::check_ood(ood_score, orientation_confidence, turns_agree, &self.manifest.ood));
         if turns_agree {
             quality_items.push(quality::turn_checked(orientation_confidence));
@@ -464,10 +470,9 @@ impl Reader {
         engine: &str,
         engine_note: Option<String>,
     ) -> Result<Next> {
-        if let Some(check) = p.turn_check.as_mut() {
-            check.failed = true;
-            let out = check.out.clone();
-            return self.advance(p, out, engine, engine_note);
+        if let Some(check) = p.turn_check.take() {
+            p.input = check.base;
+            return self.finish(p, check.out, false, engine, engine_note);
         }
         p.into_refused().map(Next::Done).ok_or(e)
     }
@@ -659,6 +664,21 @@ mod tests {
         inputs: Inputs,
     }
 
+    impl Scripted {
+        /// Answers with `scores` in turn (the last one repeated), upright and sure, never inverted, never failing.
+        fn new(manifest: &Manifest, scores: Vec<f32>, calls: &Arc<AtomicUsize>) -> Scripted {
+            Scripted {
+                manifest: manifest.clone(),
+                scores,
+                inverted: 0.0,
+                fail_from: usize::MAX,
+                calls: calls.clone(),
+                orientations: Vec::new(),
+                inputs: Default::default(),
+            }
+        }
+    }
+
     impl Engine for Scripted {
         fn name(&self) -> &'static str {
             "scripted"
@@ -704,15 +724,7 @@ mod tests {
         let manifest = Manifest::from_json(BUNDLED_MANIFEST).unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
         let scores = scores.to_vec();
-        let engine = Scripted {
-            manifest: manifest.clone(),
-            scores,
-            inverted,
-            fail_from: usize::MAX,
-            calls: calls.clone(),
-            orientations: Vec::new(),
-            inputs: Default::default(),
-        };
+        let engine = Scripted { inverted, ..Scripted::new(&manifest, scores, &calls) };
         let reader = Reader {
             manifest,
             engine: Box::new(engine),
@@ -789,15 +801,7 @@ mod tests {
             let (mut reader, n) = scripted_reader(&[], 0.0);
             let manifest = reader.manifest.clone();
             let scores = vec![m.ood.threshold * 2.0];
-            reader.engine = Box::new(Scripted {
-                manifest,
-                scores,
-                inverted: 0.0,
-                fail_from,
-                calls: n.clone(),
-                orientations: Vec::new(),
-                inputs: Default::default(),
-            });
+            reader.engine = Box::new(Scripted { fail_from, ..Scripted::new(&manifest, scores, &n) });
             (reader, n)
         };
         let (reader, n) = failing(1);
@@ -867,13 +871,9 @@ mod tests {
         let scores = vec![manifest.ood.second_look_threshold.unwrap() * 0.5];
         let inputs: Inputs = Default::default();
         reader.engine = Box::new(Scripted {
-            manifest,
-            scores,
-            inverted: 0.0,
-            fail_from: usize::MAX,
-            calls: n.clone(),
             orientations: orientations.to_vec(),
             inputs: inputs.clone(),
+            ..Scripted::new(&manifest, scores, &n)
         });
         (reader, n, inputs)
     }
@@ -932,15 +932,9 @@ mod tests {
         let unsure = (m.ood.turn_check_min_confidence.unwrap() + m.ood.min_orientation_confidence) / 2.0;
         for (opts, passes) in [(given_corners(), 2), (ReadOptions::default(), 3)] {
             let (mut reader, n, _) = turning_reader(&[]);
-            reader.engine = Box::new(Scripted {
-                manifest: m.clone(),
-                scores: vec![m.ood.second_look_threshold.unwrap() * 0.5],
-                inverted: 0.0,
-                fail_from: 1,
-                calls: n.clone(),
-                orientations: vec![(0, unsure)],
-                inputs: Default::default(),
-            });
+            let typical = vec![m.ood.second_look_threshold.unwrap() * 0.5];
+            let orientations = vec![(0, unsure)];
+            reader.engine = Box::new(Scripted { fail_from: 1, orientations, ..Scripted::new(&m, typical, &n) });
             // the first pass, the failing turned pass, and without corners the second look's first crop, whose
             // failing pass ends the second look too
             let r = reader.read_image(photo(), &opts).unwrap();
@@ -967,15 +961,8 @@ mod tests {
         // far from chest films: refused for that, unchecked
         let (mut reader, n, _) = turning_reader(&[(0, unsure), (1, 0.99), (2, 0.99), (3, 0.99)]);
         let far = m.ood.threshold * 2.0;
-        reader.engine = Box::new(Scripted {
-            manifest: m.clone(),
-            scores: vec![far],
-            inverted: 0.0,
-            fail_from: usize::MAX,
-            calls: n.clone(),
-            orientations: vec![(0, unsure), (1, 0.99), (2, 0.99), (3, 0.99)],
-            inputs: Default::default(),
-        });
+        let orientations = vec![(0, unsure), (1, 0.99), (2, 0.99), (3, 0.99)];
+        reader.engine = Box::new(Scripted { orientations, ..Scripted::new(&m, vec![far], &n) });
         let r = reader.read_image(photo(), &given_corners()).unwrap();
         assert!(!r.report.accepted && calls(&n) == 1);
         // a manifest without the field: refused as before, one pass
