@@ -41,9 +41,14 @@ def refusals(line):
     return [q["code"] for q in line.get("quality", []) if q["severity"] == "refuse"]
 
 
+def warnings(line):
+    """The codes of the quality items that warn (the read stands)."""
+    return [q["code"] for q in line.get("quality", []) if q["severity"] == "warn"]
+
+
 def second_look(line):
     """Whether the read is the reader's second look (the photo's centre, after the whole was refused)."""
-    return any(q["code"] == "second_look" for q in line.get("quality", []))
+    return "second_look" in warnings(line)
 
 
 def corner_error(found, truth):
@@ -87,22 +92,10 @@ def _per_film_photo(view, i, path, tmp):
     return i, (p, None if quads is None else np.stack(quads), info)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
-    ap.add_argument("--bin", default="target/release/xray-reader")
-    ap.add_argument("--model", help="ONNX file to read with instead of the bundled model (manifest next to it)")
-    ap.add_argument("--out", default="models/metrics_cli.json")
-    ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--views", default=",".join(VIEWS),
-                    help="which reads to make, of " + ", ".join(VIEWS) + " (photo_alt: the second generator, "
-                    "photo_sim_alt.py; photo_third: the third, photo_sim_third.py; photo_fourth: the fourth, "
-                    "photo_sim_fourth.py; all three evaluation only)")
-    ap.add_argument("--details", help="also write one JSON line per image read (file, view, source, label, accepted, "
-                    "refusal codes, probability, film found) to this file, to look at what was refused")
-    args = ap.parse_args()
-    views = [v for v in VIEWS if v in args.views.split(",")]
+def make_images(args, views):
+    """Write the validation originals' photos (each view's generator), the non-X-rays and the medical images into a
+    new temporary folder. Returns the files to read, (view, record, true outline) per file, what the per-film
+    generators drew (by file index) and the folder."""
     assert "original" in views, "the originals are what the photos are compared with"
     recs = [r for r in data.load_records(args.data) if r["val"]][::args.every]
     tmp = tempfile.mkdtemp(prefix="xray-eval-")
@@ -157,12 +150,58 @@ def main():
         cv2.imwrite(p, np.clip(g, 0, 255).astype(np.uint8))
         files.append(p)
         meta.append(("medical", {"source": "medical", "label": -1}, None))
+    return files, meta, drawn, tmp
+
+
+def reused(details):
+    """The files, (view, record, true outline) and drawings of an earlier `--details` run, in its order."""
+    files, meta, drawn = [], [], {}
+    with open(details) as f:
+        for k, line in enumerate(f):
+            d = json.loads(line)
+            if not os.path.exists(d["file"]):
+                sys.exit(f"{d['file']} (listed in {details}) is gone: make the images again (no --reuse)")
+            files.append(d["file"])
+            truth = d["true_corners"]
+            meta.append((d["view"], {"source": d["source"], "label": d["label"]},
+                         None if truth is None else np.asarray(truth)))
+            if d.get("drawn") is not None:
+                drawn[k] = d["drawn"]
+    return files, meta, drawn
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
+    ap.add_argument("--bin", default="target/release/xray-reader")
+    ap.add_argument("--model", help="ONNX file to read with instead of the bundled model (manifest next to it)")
+    ap.add_argument("--out", default="models/metrics_cli.json")
+    ap.add_argument("--every", type=int, default=1, help="use every n-th validation image")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--views", default=",".join(VIEWS),
+                    help="which reads to make, of " + ", ".join(VIEWS) + " (photo_alt: the second generator, "
+                    "photo_sim_alt.py; photo_third: the third, photo_sim_third.py; photo_fourth: the fourth, "
+                    "photo_sim_fourth.py; all three evaluation only)")
+    ap.add_argument("--details", help="also write one JSON line per image read (file, view, source, label, accepted, "
+                    "refusal codes, probability, film found) to this file, to look at what was refused")
+    ap.add_argument("--reuse", help="read the images an earlier --details run listed (its photos kept where it "
+                    "printed) instead of making them again: another model or reader on the very same files, in "
+                    "minutes; run from the directory that run was started in (its paths may be relative)")
+    args = ap.parse_args()
+    if args.reuse:
+        files, meta, drawn = reused(args.reuse)
+        views = [v for v in VIEWS if any(m[0] == v for m in meta)]
+        tmp = None
+    else:
+        views = [v for v in VIEWS if v in args.views.split(",")]
+        files, meta, drawn, tmp = make_images(args, views)
+    n_films = sum(v == "original" for v, _, _ in meta)
     model = ["--model", args.model] if args.model else []
     out = subprocess.run([args.bin, "read", "--json", "--jobs", str(args.jobs)] + model + files, capture_output=True,
                          text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines()]
     assert len(lines) == len(files), out.stderr
-    res = {"n_validation_films": len(recs), "command": "python models/training/evaluate_cli.py", "per_source": {}}
+    res = {"n_validation_films": n_films, "command": "python models/training/evaluate_cli.py", "per_source": {}}
     for view in views:
         for source in ("kermany", "nih"):
             k = [i for i, (v, r, _) in enumerate(meta) if v == view and r["source"] == source]
@@ -180,6 +219,8 @@ def main():
                 "refusal_codes": sorted({c for i in k for c in refusals(lines[i])}),
                 # reads of the photo's centre after the whole read was refused (the reader's second look)
                 "second_look": float(np.mean([second_look(lines[i]) for i in k])),
+                # reads accepted after the turn check confirmed an unsure orientation
+                "turn_checked": float(np.mean(["turn_checked" in warnings(lines[i]) for i in k])),
                 "auroc_accepted": float(roc_auc_score(y[acc], p[acc])) if 0 < y[acc].sum() < acc.sum() else None,
             }
     res["film_detection"] = film_detection(meta, lines, "photo") if "photo" in views else {}
@@ -210,6 +251,7 @@ def main():
                 f.write(json.dumps({
                     "file": path, "view": view, "source": r["source"], "label": r["label"],
                     "accepted": accepted(line), "error": line.get("error"), "refused_as": refusals(line),
+                    "warnings": warnings(line),
                     "second_look": second_look(line),
                     "probability": line["findings"][0]["probability"] if line.get("findings") else None,
                     "film_detected": line.get("film", {}).get("detected"),
@@ -220,9 +262,9 @@ def main():
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))
-    if args.details:  # its lines name the photos, to be looked at or read again with another model
+    if tmp and args.details:  # its lines name the photos, to be looked at or read again (--reuse)
         print(f"photos kept in {tmp}", file=sys.stderr)
-    else:
+    elif tmp:  # (with --reuse the photos belong to the earlier run)
         shutil.rmtree(tmp)
 
 
