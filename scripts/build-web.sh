@@ -15,11 +15,11 @@ rm -rf "$SITE"
 mkdir -p "$SITE/models"
 # Two builds of the same code: pkg/ with SIMD128 (every browser with wasm SIMD) and pkg-relaxed/ with
 # relaxed SIMD as well (fused multiply-add in the GEMM kernel, src/engine/wasm_gemm.rs). The worker and the
-# service worker pick one by feature detection; a browser downloads only the one it runs. The relaxed build
-# has its own target directory, so switching RUSTFLAGS does not rebuild the other from scratch.
-build() { # build <site subdir> <extra rustc target features> <cargo target dir>
-  local out="$SITE/$1" wasm="$3/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm"
-  CARGO_TARGET_DIR="$3" RUSTFLAGS="-C target-feature=+simd128$2 --cfg=web_sys_unstable_apis" \
+# service worker pick one by feature detection; a browser downloads only the one it runs. Flags and target
+# directories: `wasm_build_env` (scripts/wasm-tools.sh).
+build() { # build <site subdir> <simd128|relaxed>
+  local out="$SITE/$1" wasm="$(wasm_target_dir "$2")/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm"
+  wasm_build_env "$2" \
     cargo rustc --lib --profile "$PROFILE" --target wasm32-unknown-unknown --no-default-features --crate-type cdylib
   mkdir -p "$out"
   wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
@@ -38,8 +38,8 @@ build() { # build <site subdir> <extra rustc target features> <cargo target dir>
     echo "note: wasm-opt not found (npm install adds it); the wasm is larger but works"
   fi
 }
-build pkg "" target
-build pkg-relaxed ",+relaxed-simd" target/relaxed-simd
+build pkg simd128
+build pkg-relaxed relaxed
 cp -r www/. "$SITE/"
 cp models/xray-reader.onnx models/xray-reader.manifest.json models/MODEL_CARD.md "$SITE/models/"
 

@@ -11,21 +11,23 @@ df -h . | tail -1 | awk '{print "disk: " $4 " free"}'
 cargo test --all-targets "$@"
 # e2e needs only the CLI and the server binaries (target/debug/xray-reader*), not the test binaries
 prune target/debug/deps target/debug/incremental target/debug/build target/debug/examples
-# the wasm Reader class itself, in headless Chromium (wasm-bindgen-test; webdriver.json sets the browser)
-source scripts/wasm-tools.sh # the target and the pinned wasm-bindgen-test-runner
-CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
-  cargo test --target wasm32-unknown-unknown --no-default-features --test wasm
-prune target/wasm32-unknown-unknown/debug
-# the matrix kernel again as the relaxed-SIMD build compiles it (fused multiply-add; the build Chromium runs)
-CARGO_TARGET_DIR=target/relaxed-simd RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd --cfg=web_sys_unstable_apis" \
-  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=600 \
-  cargo test --target wasm32-unknown-unknown --no-default-features --test wasm -- gemm_kernel
-prune target/relaxed-simd/wasm32-unknown-unknown/debug
-# a short, bounded fuzz run of decode, film and the whole read (the long runs are in the README)
+# a short, bounded fuzz run of decode, film and the whole read (the long runs are in the README); before the
+# wasm stages, so that its build output is gone before theirs is kept for the web build
 ./scripts/fuzz.sh 30
 prune fuzz/target
+# the wasm Reader class itself, in headless Chromium (wasm-bindgen-test; webdriver.json sets the browser), built
+# as the page's wasm is (the `web` profile, each build's flags and target directory): the web build below then
+# reuses the compiled dependencies instead of compiling tract twice more
+source scripts/wasm-tools.sh # the target and the pinned wasm-bindgen-test-runner
+wasm_test() { # wasm_test <simd128|relaxed> [test name filter]
+  wasm_build_env "$1" env CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_TEST_TIMEOUT=600 \
+    cargo test --profile web --target wasm32-unknown-unknown --no-default-features --test wasm -- "${@:2}"
+}
+wasm_test simd128
+# the matrix kernel again as the relaxed-SIMD build compiles it (fused multiply-add; the build Chromium runs)
+wasm_test relaxed gemm_kernel
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
 ./scripts/build-web.sh
 # the e2e tests need target/site and the native binaries, not the wasm build directories
-prune target/wasm32-unknown-unknown/web target/relaxed-simd
+prune target/wasm32-unknown-unknown target/relaxed-simd
 node --test --test-concurrency=1 tests/e2e/

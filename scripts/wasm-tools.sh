@@ -11,3 +11,16 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   echo "installing wasm-bindgen-cli $WB_VERSION (matches Cargo.lock)…"
   cargo install --force wasm-bindgen-cli --version "$WB_VERSION"
 fi
+
+# The two wasm builds, as build-web.sh makes them: `simd128` (in target/) and `relaxed` (+relaxed-simd, in its
+# own target directory, so switching RUSTFLAGS does not rebuild the other). test.sh runs the wasm tests with
+# the same profile, flags and directory, so the web build reuses their compiled dependencies (tract compiled
+# once per build, not once for the tests and once for the site).
+wasm_target_dir() { if [ "$1" = relaxed ]; then echo target/relaxed-simd; else echo target; fi; }
+# wasm_build_env <simd128|relaxed> COMMAND...: run COMMAND with that build's CARGO_TARGET_DIR and RUSTFLAGS
+wasm_build_env() {
+  local extra=""
+  [ "$1" = relaxed ] && extra=",+relaxed-simd"
+  CARGO_TARGET_DIR="$(wasm_target_dir "$1")" RUSTFLAGS="-C target-feature=+simd128$extra --cfg=web_sys_unstable_apis" \
+    "${@:2}"
+}

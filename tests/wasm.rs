@@ -1,6 +1,7 @@
 //! The wasm `Reader` class in headless Chromium (wasm-bindgen-test), on real fixture images.
 //! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --test wasm`
-//! (scripts/test.sh does it). Native builds skip this file.
+//! (scripts/test.sh runs it with `--profile web` and each wasm build's flags, as the page is built). Native builds
+//! skip this file.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen::JsValue;
