@@ -15,19 +15,16 @@ With --copy, copies the first of each to the fixture names the tests read and pr
 
 import argparse
 import json
-import math
 import os
 import re
 import shutil
 
-# the photo generators that seed each film's photo with (seed, film index) (evaluate_cli.PER_FILM)
-SEEDS = {"photo_third": 11, "photo_fourth": 13}
+from details_report import logit
+from evaluate_cli import PER_FILM
+
+# the photo generators that seed each film's photo with (seed, film index)
+SEEDS = {view: seed for view, (_, seed, _) in PER_FILM.items()}
 TARGETS = {"second_look": "second-look", "turn_checked": "turn-check"}
-
-
-def logit(p):
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
 
 
 def main():
