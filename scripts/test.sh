@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # clone needs no caches, and a CI machine's disk can be small (one run failed with "No space left on device").
 prune() { if [ "${PRUNE_BUILDS:-0}" = 1 ]; then echo "pruning $*"; rm -rf "$@"; fi; }
 df -h . | tail -1 | awk '{print "disk: " $4 " free"}'
-cargo test --all-targets "$@"
+# with the native GPU engine (wgpu): tests/native_gpu.rs runs the page's WebGPU kernels on any Vulkan adapter
+cargo test --all-targets --features native-gpu "$@"
 # e2e needs only the CLI and the server binaries (target/debug/xray-reader*), not the test binaries
 prune target/debug/deps target/debug/incremental target/debug/build target/debug/examples
 # a short, bounded fuzz run of decode, film and the whole read (the long runs are in the README); before the

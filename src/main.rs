@@ -1,11 +1,13 @@
 //! `xray-reader`: the native command-line reader for kiosks and batch screening.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
+use xray_reader::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX};
 use xray_reader::report::Severity;
 use xray_reader::{Error, ReadOptions, Reader, Report};
 
@@ -52,6 +54,10 @@ enum Command {
         /// Report a rotated film without turning it upright.
         #[arg(long)]
         no_rotate: bool,
+        /// Which engine runs the model: `cpu` (tract), or `gpu` (the page's WebGPU kernels through Vulkan; needs
+        /// a build with `--features native-gpu` and a hardware GPU).
+        #[arg(long, value_enum, default_value_t = EngineChoice::Cpu)]
+        engine: EngineChoice,
         /// Worker threads for batches (default: all cores).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
@@ -68,6 +74,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineChoice {
+    Cpu,
+    Gpu,
+}
+
 fn parse_corners(s: &str) -> Result<[[f32; 2]; 4], String> {
     let v: Vec<f32> =
         s.split(',').map(|t| t.trim().parse::<f32>().map_err(|e| format!("`{t}`: {e}"))).collect::<Result<_, _>>()?;
@@ -77,9 +89,9 @@ fn parse_corners(s: &str) -> Result<[[f32; 2]; 4], String> {
     Ok([[v[0], v[1]], [v[2], v[3]], [v[4], v[5]], [v[6], v[7]]])
 }
 
-fn load_reader(model: Option<&Path>, manifest: Option<&Path>) -> Result<Reader, Error> {
-    match model {
-        None => Reader::bundled(),
+fn load_reader(model: Option<&Path>, manifest: Option<&Path>, engine: EngineChoice) -> Result<Reader, Error> {
+    let (onnx, man) = match model {
+        None => (Cow::Borrowed(BUNDLED_ONNX), Cow::Borrowed(BUNDLED_MANIFEST)),
         Some(m) => {
             let mpath = manifest.map(Path::to_path_buf).unwrap_or_else(|| {
                 let s = m.to_string_lossy();
@@ -90,9 +102,28 @@ fn load_reader(model: Option<&Path>, manifest: Option<&Path>) -> Result<Reader, 
             });
             let onnx = std::fs::read(m).map_err(|e| Error::Io(format!("{}: {e}", m.display())))?;
             let man = std::fs::read(&mpath).map_err(|e| Error::Io(format!("{}: {e}", mpath.display())))?;
-            Reader::from_bytes(&onnx, &man)
+            (Cow::Owned(onnx), Cow::Owned(man))
         }
+    };
+    match engine {
+        EngineChoice::Cpu => Reader::from_bytes(&onnx, &man),
+        EngineChoice::Gpu => gpu_reader(&onnx, &man),
     }
+}
+
+#[cfg(feature = "native-gpu")]
+fn gpu_reader(onnx: &[u8], manifest: &[u8]) -> Result<Reader, Error> {
+    use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
+    Reader::from_bytes_on(onnx, manifest, |onnx, manifest, timings| {
+        Ok(Box::new(NativeGpuEngine::new(onnx, manifest, AdapterChoice::Hardware, timings)?))
+    })
+}
+
+#[cfg(not(feature = "native-gpu"))]
+fn gpu_reader(_onnx: &[u8], _manifest: &[u8]) -> Result<Reader, Error> {
+    Err(Error::BackendUnavailable(
+        "this build has no GPU engine (build with `cargo build --release --features native-gpu`)".into(),
+    ))
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
@@ -163,26 +194,28 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Info { model, manifest } => match load_reader(model.as_deref(), manifest.as_deref()) {
-            Ok(r) => {
-                let mut v = serde_json::to_value(r.manifest()).unwrap_or_default();
-                if let Some(o) = v.get_mut("ood") {
-                    // the statistics are long; summarise them
-                    let dim = r.manifest().ood.mean.len();
-                    let k = r.manifest().ood.components.len();
-                    *o = serde_json::json!({"embedding_dim": dim, "components": k, "threshold": r.manifest().ood.threshold});
+        Command::Info { model, manifest } => {
+            match load_reader(model.as_deref(), manifest.as_deref(), EngineChoice::Cpu) {
+                Ok(r) => {
+                    let mut v = serde_json::to_value(r.manifest()).unwrap_or_default();
+                    if let Some(o) = v.get_mut("ood") {
+                        // the statistics are long; summarise them
+                        let dim = r.manifest().ood.mean.len();
+                        let k = r.manifest().ood.components.len();
+                        *o = serde_json::json!({"embedding_dim": dim, "components": k, "threshold": r.manifest().ood.threshold});
+                    }
+                    v["cli_contract"] = CLI_CONTRACT.into();
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    ExitCode::SUCCESS
                 }
-                v["cli_contract"] = CLI_CONTRACT.into();
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                ExitCode::SUCCESS
+                Err(e) => {
+                    eprintln!("xray-reader: cannot load the model: {e} [{}]", e.kind());
+                    ExitCode::from(1)
+                }
             }
-            Err(e) => {
-                eprintln!("xray-reader: cannot load the model: {e} [{}]", e.kind());
-                ExitCode::from(1)
-            }
-        },
-        Command::Read { json, overlay, model, manifest, corners, no_rotate, jobs, files } => {
-            let reader = match load_reader(model.as_deref(), manifest.as_deref()) {
+        }
+        Command::Read { json, overlay, model, manifest, corners, no_rotate, engine, jobs, files } => {
+            let reader = match load_reader(model.as_deref(), manifest.as_deref(), engine) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("xray-reader: cannot load the model: {e} [{}]", e.kind());

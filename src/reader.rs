@@ -161,6 +161,27 @@ impl Reader {
     /// browser worker uses WebCrypto, which is native code: ~5 ms instead of ~110 ms of not-yet-optimised
     /// wasm on a cold start). The digest is still compared with the manifest.
     pub fn from_bytes_with_digest(onnx: &[u8], manifest_json: &[u8], sha256: Option<&str>) -> Result<Reader> {
+        Reader::load(onnx, manifest_json, sha256, |onnx, manifest, timings| {
+            Ok(Box::new(CpuEngine::new(onnx, manifest, timings)?))
+        })
+    }
+
+    /// As `from_bytes`, reading on an engine the caller makes from the verified model bytes and manifest (the
+    /// CLI's `--engine gpu`: `engine::native_gpu`). The engine fills its part of the load timings.
+    pub fn from_bytes_on(
+        onnx: &[u8],
+        manifest_json: &[u8],
+        engine: impl FnOnce(&[u8], &Manifest, &mut LoadTimings) -> Result<Box<dyn Engine>>,
+    ) -> Result<Reader> {
+        Reader::load(onnx, manifest_json, None, engine)
+    }
+
+    fn load(
+        onnx: &[u8],
+        manifest_json: &[u8],
+        sha256: Option<&str>,
+        engine: impl FnOnce(&[u8], &Manifest, &mut LoadTimings) -> Result<Box<dyn Engine>>,
+    ) -> Result<Reader> {
         let mut load_timings = LoadTimings::default();
         let t0 = Instant::now();
         let manifest = Manifest::from_json(manifest_json)?;
@@ -171,9 +192,9 @@ impl Reader {
             return Err(Error::Checksum { expected: manifest.sha256.clone(), actual });
         }
         load_timings.checksum = ms(t);
-        let engine = CpuEngine::new(onnx, &manifest, &mut load_timings)?;
+        let engine = engine(onnx, &manifest, &mut load_timings)?;
         load_timings.total = ms(t0);
-        Ok(Reader { manifest, engine: Box::new(engine), limits: DecodeLimits::default(), load_timings })
+        Ok(Reader { manifest, engine, limits: DecodeLimits::default(), load_timings })
     }
 
     /// Where this reader's start-up time went.

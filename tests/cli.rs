@@ -81,6 +81,29 @@ fn usage_errors_exit_two() {
 }
 
 #[test]
+fn the_engine_can_be_chosen_and_a_missing_gpu_is_a_typed_error() {
+    let file = fixture("nih-pneumonia.jpg");
+    let cpu = bin().args(["read", "--json", "--engine", "cpu"]).arg(&file).output().unwrap();
+    assert_eq!(cpu.status.code(), Some(0));
+    let cpu: serde_json::Value = serde_json::from_slice(&cpu.stdout).unwrap();
+    assert_eq!(cpu["engine"], "cpu");
+    assert_eq!(bin().args(["read", "--engine", "tpu"]).arg(&file).output().unwrap().status.code(), Some(2));
+    // `gpu` reads on a hardware GPU where this build has the engine and the machine has one; anywhere else
+    // (CI: no GPU, or a software Vulkan only) it says why, reads nothing and exits 1
+    let gpu = bin().args(["read", "--json", "--engine", "gpu"]).arg(&file).output().unwrap();
+    if gpu.status.code() == Some(0) {
+        let gpu: serde_json::Value = serde_json::from_slice(&gpu.stdout).unwrap();
+        assert_eq!(gpu["engine"], "gpu");
+        assert_eq!(gpu["findings"][0]["positive"], cpu["findings"][0]["positive"]);
+    } else {
+        assert_eq!(gpu.status.code(), Some(1));
+        assert!(gpu.stdout.is_empty(), "no partial report");
+        let err = String::from_utf8_lossy(&gpu.stderr);
+        assert!(err.contains("[backend_unavailable]") && err.contains("GPU"), "{err}");
+    }
+}
+
+#[test]
 fn human_summary_and_overlays() {
     let dir = tempfile::tempdir().unwrap();
     let out = bin()

@@ -1,6 +1,10 @@
 //! Engines run the model file. They all return the same raw outputs; everything after is shared.
 
 pub mod cpu;
+#[cfg(any(target_arch = "wasm32", feature = "native-gpu"))]
+pub mod kernels;
+#[cfg(all(not(target_arch = "wasm32"), feature = "native-gpu"))]
+pub mod native_gpu;
 pub mod plan;
 pub mod qdq;
 pub mod reference;

@@ -1,5 +1,5 @@
 //! The WebGPU engine (wasm32 only): runs `plan::Plan` on the GPU through web-sys's WebGPU bindings, one
-//! compute pipeline per step kind (`wgsl/*.wgsl`, each a transcription of `reference`). Weights are
+//! compute pipeline per step kind (`kernels`: the WGSL and each step's words, shared with `native_gpu`). Weights are
 //! dequantized once at load (the same int8 fold as the CPU engine) and uploaded as f32; every step's
 //! parameters and bindings are built at load, so a read is one upload, one command buffer and one readback.
 //!
@@ -19,20 +19,11 @@ use web_sys::{
     GpuProgrammableStage, GpuShaderModuleDescriptor, gpu_buffer_usage, gpu_map_mode,
 };
 
-use super::plan::{Epilogue, Plan, Step};
+use super::kernels::{Dispatch, KERNELS, MAX_BINDINGS, StandIn, bytes_of};
+use super::plan::Plan;
 use super::{OutputSpec, RawOutputs};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-
-const KERNELS: [&str; 5] = [
-    include_str!("wgsl/binary.wgsl"),
-    include_str!("wgsl/unary.wgsl"),
-    concat!(include_str!("wgsl/conv.wgsl"), include_str!("wgsl/epilogue.wgsl")),
-    concat!(include_str!("wgsl/contract.wgsl"), include_str!("wgsl/epilogue.wgsl")),
-    include_str!("wgsl/softmax.wgsl"),
-];
-const WORKGROUP: u32 = 64;
-const MAX_GROUPS: u32 = 65535;
 
 /// One recorded dispatch: which pipeline, its bindings, its grid.
 struct Pass {
@@ -70,98 +61,6 @@ fn unavailable(why: impl Into<String>) -> Error {
     Error::BackendUnavailable(why.into())
 }
 
-/// Bytes of f32 or u32 data as WebGPU takes them (wasm is little-endian).
-fn bytes_of<T: Copy>(values: &[T]) -> &[u8] {
-    // SAFETY: f32 and u32 have no padding or invalid bit patterns; the slice covers exactly their bytes.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
-}
-
-/// Six axes, right-aligned, padded with `pad`.
-fn six(values: &[usize], pad: u32) -> [u32; 6] {
-    let mut out = [pad; 6];
-    let skip = 6 - values.len();
-    for (o, v) in out[skip..].iter_mut().zip(values) {
-        *o = *v as u32;
-    }
-    out
-}
-
-/// The epilogue's parameter words (epilogue.wgsl); infinite bounds become ±f32::MAX.
-fn epilogue_words(e: &Epilogue) -> Vec<u32> {
-    let mut p = vec![u32::from(e.add.is_some())];
-    match &e.add {
-        Some((_, dims, strides)) => {
-            p.extend(six(dims, 1));
-            p.extend(six(strides, 0));
-        }
-        None => p.extend([1; 6].into_iter().chain([0; 6])),
-    }
-    p.push(e.lo.max(f32::MIN).to_bits());
-    p.push(e.hi.min(f32::MAX).to_bits());
-    p
-}
-
-/// The kernel, its parameter words, its input buffers (plan ids, `None` for the kernel's stand-in) and its
-/// invocation count.
-fn encode(step: &Step) -> (usize, Vec<u32>, Vec<Option<usize>>, usize) {
-    match step {
-        Step::Binary { op, a, b, dims, a_strides, b_strides, .. } => {
-            let len: usize = dims.iter().product();
-            let mut p = vec![len as u32, *op as u32];
-            p.extend(six(dims, 1));
-            p.extend(six(a_strides, 0));
-            p.extend(six(b_strides, 0));
-            (0, p, vec![Some(*a), Some(*b)], len)
-        }
-        Step::Unary { op, x, len, .. } => (1, vec![*len as u32, *op as u32], vec![Some(*x)], *len),
-        Step::Conv(c) => {
-            let len = c.out_c * c.out_h * c.out_w;
-            let p = [
-                len,
-                c.in_c,
-                c.in_h,
-                c.in_w,
-                c.out_c,
-                c.out_h,
-                c.out_w,
-                c.groups,
-                c.kernel_h,
-                c.kernel_w,
-                c.stride[0],
-                c.stride[1],
-                c.dilation[0],
-                c.dilation[1],
-                c.pad[0],
-                c.pad[1],
-                c.bias_stride,
-                usize::from(c.bias.is_some()),
-                usize::from(c.channels_last),
-            ];
-            let mut p: Vec<u32> = p.iter().map(|&v| v as u32).collect();
-            p.extend(epilogue_words(&c.epilogue));
-            let add = c.epilogue.add.as_ref().map(|a| a.0);
-            (2, p, vec![Some(c.x), Some(c.kernel), c.bias, add], len)
-        }
-        Step::Contract(c) => {
-            let len: usize = c.out_dims.iter().product();
-            let terms: usize = c.sum_dims.iter().product();
-            let mut p = vec![len as u32, c.acc as u32, terms as u32];
-            p.extend(six(&c.out_dims, 1));
-            p.extend(six(&c.a_out, 0));
-            p.extend(six(&c.b_out, 0));
-            p.extend(six(&c.sum_dims, 1));
-            p.extend(six(&c.a_sum, 0));
-            p.extend(six(&c.b_sum, 0));
-            p.extend(epilogue_words(&c.epilogue));
-            (3, p, vec![Some(c.a), c.b, c.epilogue.add.as_ref().map(|a| a.0)], len)
-        }
-        Step::Softmax { x, outer, axis, inner, .. } => {
-            let rows = outer * inner;
-            (4, vec![rows as u32, *axis as u32, *inner as u32], vec![Some(*x)], rows)
-        }
-    }
-}
-
 impl GpuEngine {
     /// Find an adapter, lower the model and set everything up. Any failure is `BackendUnavailable` with
     /// the reason (no WebGPU, no adapter, limits too small, an op without a kernel, a shader error).
@@ -190,11 +89,11 @@ impl GpuEngine {
         let largest = plan.buffers.iter().map(|b| b.len * 4).max().unwrap_or(0);
         let (binding, per_stage) =
             (limits.max_storage_buffer_binding_size(), limits.max_storage_buffers_per_shader_stage());
-        if largest as f64 > binding || per_stage < 6 {
+        if largest as f64 > binding || per_stage < MAX_BINDINGS {
             device.destroy();
             return Err(unavailable(format!(
                 "the GPU's limits are too small: storage bindings of {binding} bytes (the model needs {largest}), \
-                 {per_stage} storage buffers per stage (needs 6)"
+                 {per_stage} storage buffers per stage (needs {MAX_BINDINGS})"
             )));
         }
         let lost = Rc::new(RefCell::new(None));
@@ -270,16 +169,16 @@ impl GpuEngine {
             .collect();
         let mut passes = Vec::with_capacity(plan.steps.len());
         for step in &plan.steps {
-            let (kernel, params, inputs, invocations) = encode(step);
+            let Dispatch { kernel, params, inputs, groups } = Dispatch::of(step);
             let params_buffer = new_buffer(params.len() * 4, gpu_buffer_usage::STORAGE | gpu_buffer_usage::COPY_DST)?;
             queue.write_buffer_with_u32_and_u8_slice(&params_buffer, 0, bytes_of(&params)).map_err(setup)?;
             let mut entries =
                 vec![GpuBindGroupEntry::new_with_gpu_buffer_binding(0, &GpuBufferBinding::new(&params_buffer))];
             for (k, input) in inputs.iter().enumerate() {
                 let buffer = match input {
-                    Some(id) => &buffers[*id],
-                    None if kernel == 3 && k == 1 => &one, // a contraction without b
-                    None => &zero,                         // no bias, no epilogue add
+                    Ok(id) => &buffers[*id],
+                    Err(StandIn::One) => &one,
+                    Err(StandIn::Zero) => &zero,
                 };
                 entries
                     .push(GpuBindGroupEntry::new_with_gpu_buffer_binding(k as u32 + 1, &GpuBufferBinding::new(buffer)));
@@ -288,9 +187,7 @@ impl GpuEngine {
             entries.push(GpuBindGroupEntry::new_with_gpu_buffer_binding(inputs.len() as u32 + 1, &out));
             let layout = pipelines[kernel].get_bind_group_layout(0);
             let bind_group = device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &layout));
-            let total = (invocations as u32).div_ceil(WORKGROUP).max(1);
-            let x = total.min(MAX_GROUPS);
-            passes.push(Pass { pipeline: kernel, bind_group, groups: [x, total.div_ceil(x)] });
+            passes.push(Pass { pipeline: kernel, bind_group, groups });
         }
         let mut outputs = Vec::new();
         let mut offset = 0u32;
