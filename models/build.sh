@@ -12,7 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 export PYTHONUNBUFFERED=1
-(cd models/training && "$PY" train.py --data "$DATA" --out ../build --epochs 9 --clahe --trim)
+(cd models/training && "$PY" train.py --data "$DATA" --out ../build --epochs 9 --clahe --trim --metering)
 (cd models/training && "$PY" quantize_finetune.py --data "$DATA" --build ../build --epochs 3)
 (cd models/training && "$PY" export.py --data "$DATA" --build ../build --out ..)
 # the fixture films stay the same across model versions (only their onnxruntime probabilities are refreshed);

@@ -8,7 +8,9 @@ run kept them. Prints, for each behaviour, the abnormal films it accepted that w
 - `second-look/`: a third-generator photo whose film was not found, refused when read whole and accepted at its
   centre (the test also checks it is refused without the manifest's second-look threshold);
 - `turn-check/`: a photo whose film was found, accepted after the turn check (`turn_checked`), its orientation
-  confidence under the manifest's minimum (the test also checks it is refused without the turn check).
+  confidence under the manifest's minimum (the test also checks it is refused without the turn check, which
+  the details cannot show: without it the second look may read the photo's centre instead, as it does for
+  1.4.0's first candidate, so check the picks with a manifest that lacks `ood.turn_check_min_confidence`).
 With --copy, copies the first of each to the fixture names the tests read and prints the ATTRIBUTION.md facts
 (validation film index, generator seed, source film). Recheck the margins with the reader itself afterwards.
 """

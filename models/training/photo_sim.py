@@ -58,7 +58,7 @@ def photograph(rng, grey, out_size=None, metering=False):
     """Simulate a phone photo of a film on a lightbox/monitor. Returns (RGB uint8 photo, corners of the film).
 
     The corners are those of the whole film sheet (including any margin), in photo pixels, TL,TR,BR,BL.
-    `metering` (`train.py --metering`, a session-14 experiment, not shipped) adds how a phone exposes and
+    `metering` (`train.py --metering`, a session-14 experiment, shipped since 1.4.0) adds how a phone exposes and
     processes the scene (`meter`, and noise reduction in `degrade`); without it the photo and the random
     numbers drawn are those of earlier versions, so the validation photos stay comparable across models.
     """

@@ -17,8 +17,8 @@ import photo_sim
 SIZE = 224
 
 
-# train.py --metering (tried in session 14, not shipped; MODEL_CARD.md): the simulated photos also get a phone's
-# metering and tone processing (photo_sim.meter). Recorded in config.json; later steps call configure().
+# train.py --metering (tried in session 14, shipped since 1.4.0; MODEL_CARD.md): the simulated photos also get a
+# phone's metering and tone processing (photo_sim.meter). Recorded in config.json; later steps call configure().
 METERING = False
 
 
@@ -240,7 +240,7 @@ def main():
     ap.add_argument("--trim", action="store_true",
                     help="cut flat padding off the films' edges first (data.flat_border), as the reader does")
     ap.add_argument("--metering", action="store_true",
-                    help="photos also exposed and tone-mapped as a phone does (photo_sim.meter; not shipped)")
+                    help="photos also exposed and tone-mapped as a phone does (photo_sim.meter; shipped since 1.4.0)")
     args = ap.parse_args()
     data.configure(vars(args))
     configure(vars(args))

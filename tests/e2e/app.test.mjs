@@ -213,7 +213,7 @@ test("a non-X-ray photo is refused with a reason; a damaged file gives a typed e
 });
 
 test("a film whose edges are not found is read at the photo's centre, and the page says so", async () => {
-  const report = await readThroughFileInput(page, "second-look/held-up-kermany-pneumonia.jpg");
+  const report = await readThroughFileInput(page, "second-look/held-up-nih-pneumonia.jpg");
   assert.equal(report.accepted, true, JSON.stringify(report.quality));
   assert.equal(report.quality[0].code, "second_look");
   assert.equal(report.findings[0].positive, true);
