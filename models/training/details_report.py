@@ -11,6 +11,11 @@ Prints, from the one JSON line per image that `evaluate_cli.py --details` writes
 4. how far each photo moved the probability from its own original (mean and spread of the change in log-odds,
    per scene, film found or read whole, and label): a scene that pushes normal films up and abnormal ones
    down costs AUROC even where each scene's own AUROC holds.
+
+With `--against OTHER.jsonl` (the same images read by another model, e.g. `evaluate_cli.py --reuse` of this
+run's details with `--model OLD.onnx`) it prints instead, per view and source, each model's AUROC and a 95 %
+bootstrap interval of the difference (this details file minus OTHER; images resampled, 2,000 times, seed 0):
+the paired comparisons in MODEL_CARD.md.
 """
 
 import argparse
@@ -19,6 +24,7 @@ import json
 import math
 import re
 
+import numpy as np
 from sklearn.metrics import roc_auc_score
 
 PHOTO_VIEWS = ("photo", "photo_alt", "photo_third", "photo_fourth")
@@ -71,12 +77,45 @@ def logit(p):
     return math.log(p / (1 - p))
 
 
+def paired(rows, other, resamples=2000, seed=0):
+    """Per view and source: AUROC of `other`, of `rows`, and a 95 % bootstrap interval of rows - other."""
+    if [r["file"] for r in rows] != [r["file"] for r in other]:
+        raise SystemExit("the two details files do not list the same images in the same order")
+    score = lambda r: 0.5 if r["probability"] is None else r["probability"]
+    rng = np.random.default_rng(seed)
+    for view in ("original",) + PHOTO_VIEWS:
+        for source in ("kermany", "nih"):
+            k = [i for i, r in enumerate(rows) if r["view"] == view and r["source"] == source]
+            if not k:
+                continue
+            y = np.array([rows[i]["label"] for i in k])
+            a = np.array([score(other[i]) for i in k])
+            b = np.array([score(rows[i]) for i in k])
+            diffs = []
+            for _ in range(resamples):
+                s = rng.integers(0, len(k), len(k))
+                if len(set(y[s])) < 2:
+                    continue
+                diffs.append(roc_auc_score(y[s], b[s]) - roc_auc_score(y[s], a[s]))
+            lo, hi = np.percentile(diffs, [2.5, 97.5])
+            auc_a, auc_b = roc_auc_score(y, a), roc_auc_score(y, b)
+            print(f"  {source}/{view}: {auc_a:.3f} -> {auc_b:.3f}  diff {auc_b - auc_a:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("details")
     ap.add_argument("--manifest", default="models/xray-reader.manifest.json",
                     help="the model's manifest, for the refusal thresholds (the one the details were read with)")
+    ap.add_argument("--against", metavar="OTHER",
+                    help="details of the same images read by another model: print the paired AUROC differences")
     args = ap.parse_args()
+    if args.against:
+        rows = [json.loads(line) for line in open(args.details)]
+        other = [json.loads(line) for line in open(args.against)]
+        print(f"AUROC, {args.against} -> {args.details}, paired bootstrap of the difference")
+        paired(rows, other)
+        return
     with open(args.manifest) as f:
         ood = json.load(f)["ood"]
     rows = [json.loads(line) for line in open(args.details)]
