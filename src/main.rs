@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
+use xray_reader::engine::Engine;
 use xray_reader::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX};
 use xray_reader::report::Severity;
 use xray_reader::{Error, ReadOptions, Reader, Report};
@@ -54,8 +55,10 @@ enum Command {
         /// Report a rotated film without turning it upright.
         #[arg(long)]
         no_rotate: bool,
-        /// Which engine runs the model: `cpu` (tract), or `gpu` (the page's WebGPU kernels through Vulkan; needs
-        /// a build with `--features native-gpu` and a hardware GPU).
+        /// Which engine runs the model: `cpu` (tract); `gpu`, the page's WebGPU kernels on a GPU through
+        /// Vulkan (a build with `--features native-gpu` and a hardware GPU), reads falling back to the CPU with
+        /// an `engine_note` when it cannot start or fails; `auto`, the GPU when it passes a self-check against
+        /// the CPU and is faster, else the CPU.
         #[arg(long, value_enum, default_value_t = EngineChoice::Cpu)]
         engine: EngineChoice,
         /// Worker threads for batches (default: all cores).
@@ -76,6 +79,7 @@ enum Command {
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum EngineChoice {
+    Auto,
     Cpu,
     Gpu,
 }
@@ -105,24 +109,43 @@ fn load_reader(model: Option<&Path>, manifest: Option<&Path>, engine: EngineChoi
             (Cow::Owned(onnx), Cow::Owned(man))
         }
     };
-    match engine {
-        EngineChoice::Cpu => Reader::from_bytes(&onnx, &man),
-        EngineChoice::Gpu => gpu_reader(&onnx, &man),
-    }
-}
-
-#[cfg(feature = "native-gpu")]
-fn gpu_reader(onnx: &[u8], manifest: &[u8]) -> Result<Reader, Error> {
-    use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
-    Reader::from_bytes_on(onnx, manifest, |onnx, manifest, timings| {
-        Ok(Box::new(NativeGpuEngine::new(onnx, manifest, AdapterChoice::Hardware, timings)?))
+    let reader = Reader::from_bytes(&onnx, &man)?;
+    Ok(match engine {
+        EngineChoice::Cpu => reader,
+        EngineChoice::Gpu => {
+            let gpu = gpu_engine(&onnx, reader.manifest());
+            let reader = reader.with_accelerator(gpu);
+            if let Some(why) = reader.accelerator_note() {
+                eprintln!("xray-reader: {why}");
+            }
+            reader
+        }
+        EngineChoice::Auto => match gpu_engine(&onnx, reader.manifest()) {
+            Ok(gpu) => {
+                let (reader, check) = reader.with_checked_accelerator(gpu, 5);
+                let engine = if check.chosen { "the GPU" } else { "the CPU" };
+                eprintln!("xray-reader: reading on {engine}: {}", check.reason);
+                reader
+            }
+            Err(e) => {
+                eprintln!("xray-reader: reading on the CPU: {e}");
+                reader
+            }
+        },
     })
 }
 
+#[cfg(feature = "native-gpu")]
+fn gpu_engine(onnx: &[u8], manifest: &xray_reader::manifest::Manifest) -> Result<Box<dyn Engine>, Error> {
+    use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
+    let engine = NativeGpuEngine::new(onnx, manifest, AdapterChoice::Hardware, &mut Default::default())?;
+    Ok(Box::new(engine))
+}
+
 #[cfg(not(feature = "native-gpu"))]
-fn gpu_reader(_onnx: &[u8], _manifest: &[u8]) -> Result<Reader, Error> {
+fn gpu_engine(_onnx: &[u8], _manifest: &xray_reader::manifest::Manifest) -> Result<Box<dyn Engine>, Error> {
     Err(Error::BackendUnavailable(
-        "this build has no GPU engine (build with `cargo build --release --features native-gpu`)".into(),
+        "this build has no GPU engine: build with `cargo build --release --features native-gpu`".into(),
     ))
 }
 

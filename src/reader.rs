@@ -4,6 +4,9 @@ use image::{RgbImage, imageops};
 use web_time::Instant;
 
 use crate::decode::{self, DecodeLimits};
+use std::sync::Mutex;
+
+use crate::engine::check::{self, Agreement};
 use crate::engine::{Engine, LoadTimings, RawOutputs, cpu::CpuEngine};
 use crate::error::{Error, Result};
 use crate::film::{self, Film};
@@ -130,9 +133,32 @@ pub enum Next {
 
 pub struct Reader {
     manifest: Manifest,
+    /// The CPU engine: every read's engine unless an accelerator reads, and the fallback when it fails.
     engine: Box<dyn Engine>,
+    accelerator: Option<Accelerator>,
     limits: DecodeLimits,
     load_timings: LoadTimings,
+}
+
+/// An engine that reads in the CPU engine's place (the native GPU engine), or the reason there is none. It is
+/// retired at its first failing pass: that read and every later one complete on the CPU, saying why.
+struct Accelerator {
+    engine: Option<Box<dyn Engine>>,
+    retired: Mutex<Option<String>>,
+}
+
+/// What `Reader::with_checked_accelerator` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AcceleratorCheck {
+    /// The accelerator's outputs against the CPU engine's on `check::check_input`; absent when its pass failed.
+    pub agreement: Option<Agreement>,
+    /// Median model step of each engine (ms) over the timed runs; absent when the check failed.
+    pub cpu_ms: Option<f64>,
+    pub accelerator_ms: Option<f64>,
+    /// Whether reads now run on the accelerator.
+    pub chosen: bool,
+    /// Why it was or was not chosen, in words.
+    pub reason: String,
 }
 
 #[cfg(feature = "bundled-model")]
@@ -161,27 +187,6 @@ impl Reader {
     /// browser worker uses WebCrypto, which is native code: ~5 ms instead of ~110 ms of not-yet-optimised
     /// wasm on a cold start). The digest is still compared with the manifest.
     pub fn from_bytes_with_digest(onnx: &[u8], manifest_json: &[u8], sha256: Option<&str>) -> Result<Reader> {
-        Reader::load(onnx, manifest_json, sha256, |onnx, manifest, timings| {
-            Ok(Box::new(CpuEngine::new(onnx, manifest, timings)?))
-        })
-    }
-
-    /// As `from_bytes`, reading on an engine the caller makes from the verified model bytes and manifest (the
-    /// CLI's `--engine gpu`: `engine::native_gpu`). The engine fills its part of the load timings.
-    pub fn from_bytes_on(
-        onnx: &[u8],
-        manifest_json: &[u8],
-        engine: impl FnOnce(&[u8], &Manifest, &mut LoadTimings) -> Result<Box<dyn Engine>>,
-    ) -> Result<Reader> {
-        Reader::load(onnx, manifest_json, None, engine)
-    }
-
-    fn load(
-        onnx: &[u8],
-        manifest_json: &[u8],
-        sha256: Option<&str>,
-        engine: impl FnOnce(&[u8], &Manifest, &mut LoadTimings) -> Result<Box<dyn Engine>>,
-    ) -> Result<Reader> {
         let mut load_timings = LoadTimings::default();
         let t0 = Instant::now();
         let manifest = Manifest::from_json(manifest_json)?;
@@ -192,9 +197,15 @@ impl Reader {
             return Err(Error::Checksum { expected: manifest.sha256.clone(), actual });
         }
         load_timings.checksum = ms(t);
-        let engine = engine(onnx, &manifest, &mut load_timings)?;
+        let engine = CpuEngine::new(onnx, &manifest, &mut load_timings)?;
         load_timings.total = ms(t0);
-        Ok(Reader { manifest, engine, limits: DecodeLimits::default(), load_timings })
+        Ok(Reader {
+            manifest,
+            engine: Box::new(engine),
+            accelerator: None,
+            limits: DecodeLimits::default(),
+            load_timings,
+        })
     }
 
     /// Where this reader's start-up time went.
@@ -204,6 +215,83 @@ impl Reader {
 
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Read on `engine` (the native GPU engine) instead of the CPU engine, which stays loaded: a pass that
+    /// fails on `engine` (a device lost mid-batch) retires it, and that read and every later one complete on the
+    /// CPU with an `engine_note`. `Err` (the engine could not start) reads on the CPU from the first read,
+    /// with that reason as the note. No self-check: the caller asked for this engine.
+    pub fn with_accelerator(mut self, engine: Result<Box<dyn Engine>>) -> Reader {
+        self.accelerator = Some(match engine {
+            Ok(engine) => Accelerator { engine: Some(engine), retired: Mutex::new(None) },
+            Err(e) => Accelerator {
+                engine: None,
+                retired: Mutex::new(Some(format!("the requested engine is not available ({e}); read on the CPU"))),
+            },
+        });
+        self
+    }
+
+    /// Read on `engine` only if it agrees with the CPU engine on a fixed input (`engine::check`: the browser's
+    /// self-check) and its median model step over `runs` interleaved runs is shorter; otherwise keep reading
+    /// on the CPU, without a note (the choice was the reader's to make).
+    pub fn with_checked_accelerator(self, engine: Box<dyn Engine>, runs: usize) -> (Reader, AcceleratorCheck) {
+        let input = check::check_input(&self.manifest.input);
+        let mut found = AcceleratorCheck {
+            agreement: None,
+            cpu_ms: None,
+            accelerator_ms: None,
+            chosen: false,
+            reason: String::new(),
+        };
+        let (cpu, other) = (self.engine.infer(&input), engine.infer(&input));
+        let agreement = match (cpu, other) {
+            (Ok(cpu), Ok(other)) => Agreement::of(&other, &cpu),
+            (Err(e), _) | (_, Err(e)) => {
+                found.reason = format!("the {} engine's check pass failed: {e}", engine.name());
+                return (self, found);
+            }
+        };
+        found.agreement = Some(agreement);
+        if !agreement.passed() {
+            found.reason = format!(
+                "the {} engine disagreed with the CPU engine (difference {:.2e}, CAM correlation {:.5})",
+                engine.name(),
+                agreement.max_difference,
+                agreement.cam_correlation
+            );
+            return (self, found);
+        }
+        let (mut cpu_ms, mut other_ms) = (Vec::new(), Vec::new());
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            let cpu = self.engine.infer(&input);
+            cpu_ms.push(ms(t));
+            let t = Instant::now();
+            let other = engine.infer(&input);
+            other_ms.push(ms(t));
+            if let Err(e) = cpu.and(other) {
+                found.reason = format!("a timed pass failed: {e}");
+                return (self, found);
+            }
+        }
+        let (cpu_ms, other_ms) = (check::median(cpu_ms), check::median(other_ms));
+        (found.cpu_ms, found.accelerator_ms) = (Some(cpu_ms), Some(other_ms));
+        found.chosen = other_ms < cpu_ms;
+        found.reason = format!(
+            "the {} engine agreed with the CPU engine and took {other_ms:.1} ms per model step against the CPU's \
+             {cpu_ms:.1} ms",
+            engine.name()
+        );
+        if found.chosen {
+            return (self.with_accelerator(Ok(engine)), found);
+        }
+        (self, found)
+    }
+
+    /// Why reads no longer run on the accelerator, when one was asked for and is not in use.
+    pub fn accelerator_note(&self) -> Option<String> {
+        self.accelerator.as_ref().and_then(|a| a.retired.lock().ok().and_then(|r| r.clone()))
     }
 
     pub fn with_limits(mut self, limits: DecodeLimits) -> Reader {
@@ -231,10 +319,33 @@ impl Reader {
 
     /// Drive a read to its end with this reader's own (synchronous) engine.
     fn run_sync(&self, mut pending: PendingRead) -> Result<Reading> {
+        let mut note = None;
         loop {
-            let next = match self.engine.infer(&pending.input) {
-                Ok(out) => self.advance(pending, out, self.engine.name(), None)?,
-                Err(e) => self.after_failed_pass(pending, e, self.engine.name(), None)?,
+            let mut pass = None;
+            if let Some(acc) = &self.accelerator {
+                let retired = acc.retired.lock().map(|r| r.clone()).unwrap_or_else(|_| Some("retired".into()));
+                match (retired, &acc.engine) {
+                    (Some(why), _) => note = Some(why),
+                    (None, None) => {}
+                    (None, Some(engine)) => match engine.infer(&pending.input) {
+                        Ok(out) => pass = Some((out, engine.name())),
+                        Err(e) => {
+                            let why = format!("the {} engine failed ({e}); read on the CPU", engine.name());
+                            if let Ok(mut retired) = acc.retired.lock() {
+                                retired.get_or_insert_with(|| why.clone());
+                            }
+                            note = Some(why);
+                        }
+                    },
+                }
+            }
+            let pass = match pass {
+                Some((out, engine)) => Ok((out, engine)),
+                None => self.engine.infer(&pending.input).map(|out| (out, self.engine.name())),
+            };
+            let next = match pass {
+                Ok((out, engine)) => self.advance(pending, out, engine, note.clone())?,
+                Err(e) => self.after_failed_pass(pending, e, self.engine.name(), note.clone())?,
             };
             match next {
                 Next::Infer(p) => pending = p,
@@ -749,6 +860,7 @@ mod tests {
         let reader = Reader {
             manifest,
             engine: Box::new(engine),
+            accelerator: None,
             limits: DecodeLimits::default(),
             load_timings: Default::default(),
         };

@@ -14,11 +14,10 @@ use image::RgbImage;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use crate::engine::RawOutputs;
 use crate::engine::webgpu::GpuEngine;
+use crate::engine::{RawOutputs, check};
 use crate::error::{Error, Result as ReadResult};
 use crate::overlay;
-use crate::preprocess;
 use crate::reader::{Next, PendingRead, ReadOptions, Reader, Reading};
 
 /// Options accepted by `read` / `readPixels` (all optional).
@@ -245,38 +244,6 @@ fn checked_pixels(
     Ok((rgba_on_white(rgba, width, height), (sx, sy)))
 }
 
-/// A fixed, smooth test pattern at the model's input size, normalised as a film would be: the input of the
-/// GPU self-check.
-fn check_input(reader: &Reader) -> Vec<f32> {
-    let spec = &reader.manifest().input;
-    let grey = preprocess::GreyF32::from_fn(spec.width, spec.height, |x, y| {
-        let (fx, fy) = (x as f32 / spec.width as f32, y as f32 / spec.height as f32);
-        image::Luma([0.5 + 0.3 * (fx * 9.0).sin() * (fy * 7.0).cos() - 0.2 * (fx - 0.5).abs()])
-    });
-    preprocess::to_input(&grey, spec)
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(if a.len() == b.len() { 0.0 } else { f32::INFINITY }, f32::max)
-}
-
-fn correlation(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len()) as f32;
-    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    if saa == 0.0 && sbb == 0.0 { 1.0 } else { sab / (saa * sbb).sqrt().max(f32::MIN_POSITIVE) }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn now_ms() -> f64 {
     START.with(|s| s.elapsed().as_secs_f64() * 1e3)
 }
@@ -404,29 +371,20 @@ impl JsReader {
         let shared = self.inner.clone();
         js_sys::futures::future_to_promise(async move {
             let gpu = shared.gpu_engine()?;
-            let input = check_input(&shared.reader);
+            let input = check::check_input(&shared.reader.manifest().input);
             let runs = runs.clamp(1, 20) as usize;
             let fail = |e: Error| to_js_error(&e);
             let cpu = shared.reader.infer(&input).map_err(fail)?;
             let first = gpu.infer(&input).await; // compiles the pipelines
-            let checked = first.map(|g| {
-                let diff = [
-                    max_abs_diff(&g.probabilities, &cpu.probabilities),
-                    max_abs_diff(&g.orientation, &cpu.orientation),
-                    (g.inverted - cpu.inverted).abs(),
-                ]
-                .into_iter()
-                .fold(0.0, f32::max);
-                (diff, correlation(&g.cam, &cpu.cam))
-            });
-            let (diff, corr) = match checked {
+            let checked = first.map(|g| check::Agreement::of(&g, &cpu));
+            let agreement = match checked {
                 Ok(v) => v,
                 Err(e) => {
                     shared.drop_gpu(format!("the WebGPU engine failed its self-check: {e}"));
                     return Err(fail(e));
                 }
             };
-            let passed = diff <= 1e-3 && corr >= 0.999;
+            let (passed, diff, corr) = (agreement.passed(), agreement.max_difference, agreement.cam_correlation);
             let (mut cpu_ms, mut gpu_ms) = (vec![], vec![]);
             if passed {
                 for _ in 0..runs {
@@ -442,7 +400,7 @@ impl JsReader {
                     }
                 }
             }
-            let (cpu_ms, gpu_ms) = (median(cpu_ms), median(gpu_ms));
+            let (cpu_ms, gpu_ms) = (check::median(cpu_ms), check::median(gpu_ms));
             if passed {
                 shared.auto_gpu.set(gpu_ms < cpu_ms);
             } else {

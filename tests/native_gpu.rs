@@ -8,9 +8,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use xray_reader::engine::Engine;
 use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
-use xray_reader::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX};
+use xray_reader::reader::BUNDLED_ONNX;
 use xray_reader::{Error, ReadOptions, Reader};
 
 fn gpu_or_skip(reader: &Reader) -> Option<NativeGpuEngine> {
@@ -71,17 +73,13 @@ fn gpu_kernels_agree_with_the_cpu_engine_on_fixture_films() {
 #[test]
 fn a_read_on_the_gpu_engine_reports_what_the_cpu_read_reports() {
     let cpu = Reader::bundled().unwrap();
-    if gpu_or_skip(&cpu).is_none() {
-        return;
-    }
-    let gpu = Reader::from_bytes_on(BUNDLED_ONNX, BUNDLED_MANIFEST, |onnx, manifest, timings| {
-        Ok(Box::new(NativeGpuEngine::new(onnx, manifest, AdapterChoice::Any, timings)?) as Box<dyn Engine>)
-    })
-    .unwrap();
+    let Some(engine) = gpu_or_skip(&cpu) else { return };
+    let gpu = Reader::bundled().unwrap().with_accelerator(Ok(Box::new(engine)));
     let bytes = common::bytes("photo-nih-pneumonia.jpg");
     let (a, b) =
         (cpu.read(&bytes, &ReadOptions::default()).unwrap(), gpu.read(&bytes, &ReadOptions::default()).unwrap());
     assert_eq!((a.report.engine.as_str(), b.report.engine.as_str()), ("cpu", "gpu"));
+    assert_eq!(b.report.engine_note, None);
     assert!(a.report.accepted && b.report.accepted, "the photo is read on both engines");
     assert_eq!(a.report.findings.len(), b.report.findings.len());
     for (f, g) in a.report.findings.iter().zip(&b.report.findings) {
@@ -89,4 +87,44 @@ fn a_read_on_the_gpu_engine_reports_what_the_cpu_read_reports() {
         assert!((f.probability - g.probability).abs() < 1e-3, "{}: {} vs {}", f.label, g.probability, f.probability);
         assert_eq!(f.regions.len(), g.regions.len(), "{}: the highlighted regions differ in number", f.label);
     }
+}
+
+/// A GPU lost mid-batch (a driver reset) costs no read: the read that meets it and every later one complete
+/// on the CPU, each saying why.
+#[test]
+fn a_lost_gpu_device_leaves_the_reads_to_the_cpu_with_a_note() {
+    let cpu = Reader::bundled().unwrap();
+    let Some(engine) = gpu_or_skip(&cpu) else { return };
+    let engine = Arc::new(engine);
+    let gpu = Reader::bundled().unwrap().with_accelerator(Ok(Box::new(engine.clone())));
+    let bytes = common::bytes("nih-pneumonia.jpg");
+    let opts = ReadOptions::default();
+    let first = gpu.read(&bytes, &opts).unwrap();
+    assert_eq!(first.report.engine, "gpu");
+    engine.destroy_device_for_test();
+    let expected = cpu.read(&bytes, &opts).unwrap();
+    for _ in 0..2 {
+        let r = gpu.read(&bytes, &opts).unwrap();
+        assert_eq!(r.report.engine, "cpu");
+        let note = r.report.engine_note.as_deref().unwrap_or_default();
+        assert!(note.contains("gpu engine failed") && note.contains("read on the CPU"), "{note}");
+        assert_eq!(r.report.findings, expected.report.findings, "the read is the CPU's own");
+    }
+    assert!(gpu.accelerator_note().is_some());
+}
+
+/// `--engine auto`: the GPU engine passes the self-check against the CPU; it reads only when it is faster (a
+/// software Vulkan never is), and a reader that kept the CPU says nothing about it in its reports.
+#[test]
+fn the_self_check_passes_and_the_faster_engine_reads() {
+    let cpu = Reader::bundled().unwrap();
+    let Some(engine) = gpu_or_skip(&cpu) else { return };
+    let (reader, check) = Reader::bundled().unwrap().with_checked_accelerator(Box::new(engine), 1);
+    let agreement = check.agreement.expect("both check passes ran");
+    assert!(agreement.passed(), "{agreement:?}");
+    let (cpu_ms, gpu_ms) = (check.cpu_ms.unwrap(), check.accelerator_ms.unwrap());
+    assert_eq!(check.chosen, gpu_ms < cpu_ms, "{check:?}");
+    let r = reader.read(&common::bytes("kermany-normal.jpeg"), &ReadOptions::default()).unwrap();
+    assert_eq!(r.report.engine, if check.chosen { "gpu" } else { "cpu" });
+    assert_eq!(r.report.engine_note, None);
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
 use xray_reader::engine::{Engine, LoadTimings, RawOutputs};
-use xray_reader::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX};
+use xray_reader::reader::BUNDLED_ONNX;
 use xray_reader::{ReadOptions, Reader};
 
 const DEFAULT_FILES: [&str; 6] = [
@@ -137,9 +137,8 @@ fn bench(runs: usize, choice: AdapterChoice, files: &[PathBuf]) -> xray_reader::
     let (cpu_step, gpu_step) = (median(cpu_ms), median(gpu_ms));
     eprintln!("model step, median of {runs}: CPU {cpu_step:.2} ms, GPU {gpu_step:.2} ms ({:.1}x)", cpu_step / gpu_step);
     // whole reads of every file on each engine (a second reader on the GPU engine), median per file
-    let gpu_reader = Reader::from_bytes_on(BUNDLED_ONNX, BUNDLED_MANIFEST, |onnx, manifest, timings| {
-        Ok(Box::new(NativeGpuEngine::new(onnx, manifest, choice, timings)?) as Box<dyn Engine>)
-    })?;
+    let second = NativeGpuEngine::new(BUNDLED_ONNX, &manifest, choice, &mut LoadTimings::default())?;
+    let gpu_reader = Reader::bundled()?.with_accelerator(Ok(Box::new(second) as Box<dyn Engine>));
     let read_runs = runs.min(10);
     let mut reads = Vec::new();
     for (f, bytes) in files.iter().zip(&inputs) {

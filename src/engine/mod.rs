@@ -1,5 +1,6 @@
 //! Engines run the model file. They all return the same raw outputs; everything after is shared.
 
+pub mod check;
 pub mod cpu;
 #[cfg(any(target_arch = "wasm32", feature = "native-gpu"))]
 pub mod kernels;
@@ -70,6 +71,19 @@ pub trait Engine: Send + Sync {
     /// their steps say so).
     fn profile(&self, _input: &[f32], _runs: usize) -> Result<Vec<OpTime>> {
         Err(Error::BackendUnavailable(format!("the {} engine has no per-op profile", self.name())))
+    }
+}
+
+/// A shared engine is an engine (a caller that keeps a handle on the engine it gave a reader: tests, tools).
+impl<E: Engine + ?Sized> Engine for std::sync::Arc<E> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
+        (**self).infer(input)
+    }
+    fn profile(&self, input: &[f32], runs: usize) -> Result<Vec<OpTime>> {
+        (**self).profile(input, runs)
     }
 }
 

@@ -304,6 +304,13 @@ impl NativeGpuEngine {
     }
 }
 
+impl NativeGpuEngine {
+    /// Destroy the device as a driver reset would (tests of the CPU fallback only).
+    pub fn destroy_device_for_test(&self) {
+        self.device.destroy();
+    }
+}
+
 fn first_line(s: &str) -> String {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_owned()
 }
