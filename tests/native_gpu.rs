@@ -11,6 +11,7 @@ mod common;
 use std::sync::Arc;
 
 use xray_reader::engine::Engine;
+use xray_reader::engine::check::correlation;
 use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
 use xray_reader::reader::BUNDLED_ONNX;
 use xray_reader::{Error, ReadOptions, Reader};
@@ -30,19 +31,6 @@ fn gpu_or_skip(reader: &Reader) -> Option<NativeGpuEngine> {
     }
 }
 
-fn pearson(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().map(|&x| x as f64).sum::<f64>() / n, b.iter().map(|&x| x as f64).sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa * sbb).sqrt()
-}
-
 #[test]
 fn gpu_kernels_agree_with_the_cpu_engine_on_fixture_films() {
     let cpu = Reader::bundled().unwrap();
@@ -55,7 +43,7 @@ fn gpu_kernels_agree_with_the_cpu_engine_on_fixture_films() {
         }
         assert_eq!((a.cam_height, a.cam_width), (b.cam_height, b.cam_width));
         for k in 0..a.probabilities.len() {
-            let r = pearson(a.cam_of(k), b.cam_of(k));
+            let r = f64::from(correlation(a.cam_of(k), b.cam_of(k)));
             assert!(r >= 0.999, "{name}: CAM {k} correlates {r} with the CPU's");
         }
         for (p, q) in a.orientation.iter().zip(&b.orientation) {

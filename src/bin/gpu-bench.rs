@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use xray_reader::engine::check::correlation;
 use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
 use xray_reader::engine::{Engine, LoadTimings, RawOutputs};
 use xray_reader::reader::BUNDLED_ONNX;
@@ -24,19 +25,6 @@ const DEFAULT_FILES: [&str; 6] = [
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
-}
-
-fn pearson(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().map(|&x| x as f64).sum::<f64>() / n, b.iter().map(|&x| x as f64).sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa * sbb).sqrt()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f64 {
@@ -106,7 +94,8 @@ fn bench(runs: usize, choice: AdapterChoice, files: &[PathBuf]) -> xray_reader::
         let input = cpu.begin_bytes(&bytes, &opts)?.input;
         let (a, b): (RawOutputs, RawOutputs) = (cpu.infer(&input)?, gpu.infer(&input)?);
         let prob = max_diff(&a.probabilities, &b.probabilities);
-        let corr = (0..manifest.findings.len()).map(|k| pearson(a.cam_of(k), b.cam_of(k))).fold(1.0, f64::min);
+        let corr =
+            (0..manifest.findings.len()).map(|k| f64::from(correlation(a.cam_of(k), b.cam_of(k)))).fold(1.0, f64::min);
         worst = (worst.0.max(prob), worst.1.min(corr));
         eprintln!("{}: probabilities {:?} vs {:?}, CAM r {corr:.6}", f.display(), a.probabilities, b.probabilities);
         parity.push(serde_json::json!({

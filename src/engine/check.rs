@@ -56,7 +56,8 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(if a.len() == b.len() { 0.0 } else { f32::INFINITY }, f32::max)
 }
 
-fn correlation(a: &[f32], b: &[f32]) -> f32 {
+/// Pearson correlation of two equally long series (0 for different lengths or none; 1 for two constants).
+pub fn correlation(a: &[f32], b: &[f32]) -> f32 {
     if a.len() != b.len() || a.is_empty() {
         return 0.0;
     }

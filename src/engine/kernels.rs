@@ -3,7 +3,7 @@
 //! browser's engine (`webgpu`, web-sys) and the native one (`native_gpu`, wgpu), so both run the same
 //! shaders on the same words.
 
-use super::plan::{Epilogue, Step};
+use super::plan::{Epilogue, Plan, Step};
 
 /// The kernels, indexed by `Dispatch::kernel`; each has one entry point, `main`.
 pub const KERNELS: [&str; 5] = [
@@ -57,6 +57,44 @@ impl Dispatch {
         let total = (invocations as u32).div_ceil(WORKGROUP).max(1);
         let x = total.min(MAX_GROUPS);
         Dispatch { kernel, params, inputs, groups: [x, total.div_ceil(x)] }
+    }
+}
+
+/// Where the model's outputs lie in the one buffer that a read copies them into and maps.
+#[derive(Debug, Clone)]
+pub struct Readback {
+    /// Per output, in the plan's order: its plan buffer, its shape, its byte offset.
+    pub outputs: Vec<(usize, Vec<usize>, u64)>,
+    /// The buffer's size in bytes.
+    pub bytes: u64,
+}
+
+impl Readback {
+    pub fn of(plan: &Plan) -> Readback {
+        let mut outputs = Vec::new();
+        let mut bytes = 0u64;
+        for (id, shape) in &plan.outputs {
+            outputs.push((*id, shape.clone(), bytes));
+            bytes += (plan.buffers[*id].len * 4).max(4).next_multiple_of(4) as u64;
+        }
+        Readback { outputs, bytes }
+    }
+
+    /// Bytes to copy for output `k` (its values; the buffer may be longer).
+    pub fn copy_bytes(&self, k: usize) -> u64 {
+        (self.outputs[k].1.iter().product::<usize>() * 4) as u64
+    }
+
+    /// The outputs cut out of the mapped buffer's values, as `OutputSpec::raw_outputs` takes them.
+    pub fn split(&self, values: &[f32]) -> Vec<(Vec<usize>, Vec<f32>)> {
+        self.outputs
+            .iter()
+            .map(|(_, shape, offset)| {
+                let start = (*offset as usize / 4).min(values.len());
+                let end = (start + shape.iter().product::<usize>()).min(values.len());
+                (shape.clone(), values[start..end].to_vec())
+            })
+            .collect()
     }
 }
 

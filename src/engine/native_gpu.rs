@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use web_time::Instant;
 
-use super::kernels::{Dispatch, KERNELS, MAX_BINDINGS, StandIn, bytes_of};
+use super::kernels::{Dispatch, KERNELS, MAX_BINDINGS, Readback, StandIn, bytes_of};
 use super::plan::Plan;
 use super::{Engine, LoadTimings, OutputSpec, RawOutputs};
 use crate::error::{Error, Result};
@@ -51,8 +51,9 @@ pub struct NativeGpuEngine {
     passes: Vec<Pass>,
     input: wgpu::Buffer,
     input_len: usize,
-    /// Output buffer, its shape, its byte offset in `staging`.
-    outputs: Vec<(wgpu::Buffer, Vec<usize>, u64)>,
+    /// The output buffers, in `readback`'s order, and where their values go in `staging`.
+    outputs: Vec<wgpu::Buffer>,
+    readback: Readback,
     staging: wgpu::Buffer,
     spec: OutputSpec,
     /// Why the device went away, once it has.
@@ -232,13 +233,9 @@ impl NativeGpuEngine {
                 Pass { pipeline: kernel, bind_group, groups }
             })
             .collect();
-        let mut outputs = Vec::new();
-        let mut offset = 0u64;
-        for (id, shape) in &plan.outputs {
-            outputs.push((buffers[*id].clone(), shape.clone(), offset));
-            offset += (plan.buffers[*id].len * 4).max(4).next_multiple_of(4) as u64;
-        }
-        let staging = new_buffer(offset as usize, U::MAP_READ | U::COPY_DST);
+        let readback = Readback::of(plan);
+        let outputs = readback.outputs.iter().map(|(id, _, _)| buffers[*id].clone()).collect();
+        let staging = new_buffer(readback.bytes as usize, U::MAP_READ | U::COPY_DST);
         NativeGpuEngine {
             input: buffers[plan.input].clone(),
             input_len: plan.buffers[plan.input].len,
@@ -247,6 +244,7 @@ impl NativeGpuEngine {
             pipelines,
             passes,
             outputs,
+            readback,
             staging,
             spec: OutputSpec::of(manifest),
             lost,
@@ -273,9 +271,9 @@ impl NativeGpuEngine {
                 pass.dispatch_workgroups(p.groups[0], p.groups[1], 1);
             }
         }
-        for (buffer, shape, offset) in &self.outputs {
-            let bytes = (shape.iter().product::<usize>() * 4) as u64;
-            encoder.copy_buffer_to_buffer(buffer, 0, &self.staging, *offset, bytes);
+        for (k, buffer) in self.outputs.iter().enumerate() {
+            let offset = self.readback.outputs[k].2;
+            encoder.copy_buffer_to_buffer(buffer, 0, &self.staging, offset, self.readback.copy_bytes(k));
         }
         self.queue.submit([encoder.finish()]);
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -292,15 +290,7 @@ impl NativeGpuEngine {
             view.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         };
         self.staging.unmap();
-        let outputs = self
-            .outputs
-            .iter()
-            .map(|(_, shape, offset)| {
-                let start = *offset as usize / 4;
-                (shape.clone(), values[start..start + shape.iter().product::<usize>()].to_vec())
-            })
-            .collect();
-        self.spec.raw_outputs(outputs)
+        self.spec.raw_outputs(self.readback.split(&values))
     }
 }
 

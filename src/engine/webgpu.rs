@@ -19,7 +19,7 @@ use web_sys::{
     GpuProgrammableStage, GpuShaderModuleDescriptor, gpu_buffer_usage, gpu_map_mode,
 };
 
-use super::kernels::{Dispatch, KERNELS, MAX_BINDINGS, StandIn, bytes_of};
+use super::kernels::{Dispatch, KERNELS, MAX_BINDINGS, Readback, StandIn, bytes_of};
 use super::plan::Plan;
 use super::{OutputSpec, RawOutputs};
 use crate::error::{Error, Result};
@@ -38,10 +38,10 @@ pub struct GpuEngine {
     passes: Vec<Pass>,
     input: GpuBuffer,
     input_len: usize,
-    /// Output buffer, its shape, and its byte offset in `staging`.
-    outputs: Vec<(GpuBuffer, Vec<usize>, u32)>,
+    /// The output buffers, in `readback`'s order, and where their values go in `staging`.
+    outputs: Vec<GpuBuffer>,
+    readback: Readback,
     staging: GpuBuffer,
-    staging_bytes: u32,
     spec: OutputSpec,
     /// Why the device went away, once it has.
     lost: Rc<RefCell<Option<String>>>,
@@ -189,13 +189,9 @@ impl GpuEngine {
             let bind_group = device.create_bind_group(&GpuBindGroupDescriptor::new(&entries, &layout));
             passes.push(Pass { pipeline: kernel, bind_group, groups });
         }
-        let mut outputs = Vec::new();
-        let mut offset = 0u32;
-        for (id, shape) in &plan.outputs {
-            outputs.push((buffers[*id].clone(), shape.clone(), offset));
-            offset += (plan.buffers[*id].len * 4).max(4).next_multiple_of(4) as u32;
-        }
-        let staging = new_buffer(offset as usize, gpu_buffer_usage::MAP_READ | gpu_buffer_usage::COPY_DST)?;
+        let readback = Readback::of(plan);
+        let outputs = readback.outputs.iter().map(|(id, _, _)| buffers[*id].clone()).collect();
+        let staging = new_buffer(readback.bytes as usize, gpu_buffer_usage::MAP_READ | gpu_buffer_usage::COPY_DST)?;
         Ok(GpuEngine {
             input: buffers[plan.input].clone(),
             input_len: plan.buffers[plan.input].len,
@@ -203,8 +199,8 @@ impl GpuEngine {
             pipelines,
             passes,
             outputs,
+            readback,
             staging,
-            staging_bytes: offset,
             spec: OutputSpec::of(manifest),
             lost,
             busy: Cell::new(false),
@@ -255,10 +251,10 @@ impl GpuEngine {
             pass.dispatch_workgroups_with_workgroup_count_y(p.groups[0], p.groups[1]);
         }
         pass.end();
-        for (buffer, shape, offset) in &self.outputs {
-            let bytes = (shape.iter().product::<usize>() * 4) as u32;
+        for (k, buffer) in self.outputs.iter().enumerate() {
+            let (offset, bytes) = (self.readback.outputs[k].2 as u32, self.readback.copy_bytes(k) as u32);
             encoder
-                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &self.staging, *offset, bytes)
+                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(buffer, 0, &self.staging, offset, bytes)
                 .map_err(failed)?;
         }
         queue.submit(&[encoder.finish()]);
@@ -271,16 +267,8 @@ impl GpuEngine {
         let values = mapped.map(|range| Float32Array::new(&range).to_vec());
         self.staging.unmap();
         let values = values?;
-        debug_assert_eq!(values.len() * 4, self.staging_bytes as usize);
-        let outputs = self
-            .outputs
-            .iter()
-            .map(|(_, shape, offset)| {
-                let start = *offset as usize / 4;
-                (shape.clone(), values[start..start + shape.iter().product::<usize>()].to_vec())
-            })
-            .collect();
-        self.spec.raw_outputs(outputs)
+        debug_assert_eq!(values.len() as u64 * 4, self.readback.bytes);
+        self.spec.raw_outputs(self.readback.split(&values))
     }
 }
 
