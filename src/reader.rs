@@ -1,11 +1,11 @@
 //! The pipeline: decode -> film -> preprocess -> engine -> quality -> regions -> report.
 
+use std::sync::Mutex;
+
 use image::{RgbImage, imageops};
 use web_time::Instant;
 
 use crate::decode::{self, DecodeLimits};
-use std::sync::Mutex;
-
 use crate::engine::check::{self, Agreement};
 use crate::engine::{Engine, LoadTimings, RawOutputs, cpu::CpuEngine};
 use crate::error::{Error, Result};
