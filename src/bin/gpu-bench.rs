@@ -5,9 +5,10 @@
 //! [--any-adapter] [FILE...]` (default files: the committed fixture films and photos).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
-use xray_reader::engine::check::correlation;
+use xray_reader::engine::check::{correlation, median};
 use xray_reader::engine::native_gpu::{AdapterChoice, NativeGpuEngine};
 use xray_reader::engine::{Engine, LoadTimings, RawOutputs};
 use xray_reader::reader::BUNDLED_ONNX;
@@ -21,11 +22,6 @@ const DEFAULT_FILES: [&str; 6] = [
     "tests/fixtures/photo-nih-pneumonia.jpg",
     "tests/fixtures/photo-kermany-normal.jpg",
 ];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
-}
 
 fn max_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs()).fold(0.0, f64::max)
@@ -82,12 +78,13 @@ fn bench(runs: usize, choice: AdapterChoice, files: &[PathBuf]) -> xray_reader::
     let manifest = cpu.manifest().clone();
     let mut gpu_timings = LoadTimings::default();
     let t = Instant::now();
-    let gpu = NativeGpuEngine::new(BUNDLED_ONNX, &manifest, choice, &mut gpu_timings)?;
+    let gpu = Arc::new(NativeGpuEngine::new(BUNDLED_ONNX, &manifest, choice, &mut gpu_timings)?);
     let gpu_start = ms(t);
     eprintln!("adapter: {:?}; GPU engine ready in {gpu_start:.0} ms, CPU in {cpu_start:.0} ms", gpu.adapter);
     let opts = ReadOptions::default();
     let mut parity = Vec::new();
-    let mut inputs = Vec::new();
+    let mut photos = Vec::new();
+    let mut first_input = None;
     let mut worst = (0.0f64, 1.0f64);
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| xray_reader::Error::Io(format!("{}: {e}", f.display())))?;
@@ -106,10 +103,11 @@ fn bench(runs: usize, choice: AdapterChoice, files: &[PathBuf]) -> xray_reader::
             "inverted_diff": (a.inverted as f64 - b.inverted as f64).abs(),
             "embedding_max_diff": max_diff(&a.embedding, &b.embedding),
         }));
-        inputs.push(bytes);
+        first_input.get_or_insert(input);
+        photos.push(bytes);
     }
     // the model step, interleaved (CPU, GPU, CPU, ...) on the first file's input after three warm-ups each
-    let input = cpu.begin_bytes(&inputs[0], &opts)?.input;
+    let input = first_input.ok_or_else(|| xray_reader::Error::Io("no files to read".into()))?;
     for _ in 0..3 {
         cpu.infer(&input)?;
         gpu.infer(&input)?;
@@ -125,12 +123,11 @@ fn bench(runs: usize, choice: AdapterChoice, files: &[PathBuf]) -> xray_reader::
     }
     let (cpu_step, gpu_step) = (median(cpu_ms), median(gpu_ms));
     eprintln!("model step, median of {runs}: CPU {cpu_step:.2} ms, GPU {gpu_step:.2} ms ({:.1}x)", cpu_step / gpu_step);
-    // whole reads of every file on each engine (a second reader on the GPU engine), median per file
-    let second = NativeGpuEngine::new(BUNDLED_ONNX, &manifest, choice, &mut LoadTimings::default())?;
-    let gpu_reader = Reader::bundled()?.with_accelerator(Ok(Box::new(second) as Box<dyn Engine>));
+    // whole reads of every file on each engine (a second reader, reading on the same GPU engine), median per file
+    let gpu_reader = Reader::bundled()?.with_accelerator(Ok(Box::new(gpu.clone()) as Box<dyn Engine>));
     let read_runs = runs.min(10);
     let mut reads = Vec::new();
-    for (f, bytes) in files.iter().zip(&inputs) {
+    for (f, bytes) in files.iter().zip(&photos) {
         let (mut c, mut g) = (Vec::new(), Vec::new());
         let (mut engine_c, mut engine_g) = (String::new(), String::new());
         for _ in 0..read_runs {
