@@ -113,6 +113,7 @@ rows.push(
   ["  last repeat visit: worker started / wasm ready / model fetched / reader ready", ["workerStarted", "wasmReady", "modelFetched", "ready"].map((k) => f(coldPhases.at(-1)[k])).join(" / ")],
   ["12 MP JPEG → report, wall, median of 7 (target ≤ 400 ms)", `${f(bench.endToEnd.wallMedian)} ms`],
   ["  of which in wasm: film / preprocess / model / regions / total", ["film", "preprocess", "model", "regions", "total"].map((k) => f(bench.endToEnd.wasmStages[k])).join(" / ") + " ms"],
+  ["  page stages: input read / browser decode / downscale / wasm read / display image / heatmap layer / worker / total", ["payload", "decode", "downscale", "read", "image", "heatmap", "worker", "total"].map((k) => f(bench.endToEnd.pageStages[k])).join(" / ") + " ms"],
   ...(bench.endToEndWebGpu && !bench.endToEndWebGpu.error
     ? [["12 MP JPEG → report with backend webgpu, wall, median of 3", `${f(bench.endToEndWebGpu.wallMedian)} ms (engine ${bench.endToEndWebGpu.engine})`],
        ["  of which in wasm: film / preprocess / model (WebGPU) / regions / total", ["film", "preprocess", "model", "regions", "total"].map((k) => f(bench.endToEndWebGpu.wasmStages[k])).join(" / ") + " ms"]]

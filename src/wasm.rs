@@ -473,9 +473,9 @@ impl JsReader {
         let reading = last.as_ref()?;
         let img = overlay::display_image(reading, max_side.max(16));
         let (width, height) = img.dimensions();
-        let mut rgba = Vec::with_capacity(img.len() / 3 * 4);
-        for p in img.pixels() {
-            rgba.extend_from_slice(&[p[0], p[1], p[2], 255]);
+        let mut rgba = vec![255u8; img.len() / 3 * 4];
+        for (o, p) in rgba.chunks_exact_mut(4).zip(img.chunks_exact(3)) {
+            o[..3].copy_from_slice(p);
         }
         Some(Picture { width, height, rgba })
     }

@@ -14,8 +14,15 @@ let glue = null;
 
 /** Photos larger than this on the long side are downscaled here, before they reach wasm memory. */
 const MAX_READ_SIDE = 2048;
-/** Long side of the image and heatmap handed back for display. */
-const VIEW_SIDE = 1600;
+/** Long side of the image handed back for display (the read's own image when it is no larger). */
+const VIEW_SIDE = 2048;
+/**
+ * The heatmap layer is drawn by Rust at 1/HEAT_SCALE of the display image's size; the page's canvas scales
+ * it up when drawing (the GPU where the browser has one). The map behind it is a 14×14 grid, so the smaller
+ * layer loses nothing visible, at 1/16 of the per-pixel work in wasm (12 MP photo: 57 → ~8 ms). Scaling it
+ * here instead would cost a canvas read-back of the full layer (~35 ms, headless Chromium).
+ */
+const HEAT_SCALE = 4;
 
 let reader = null;
 let wasm = null;
@@ -146,17 +153,23 @@ function pixelsOf(source, w, h) {
 }
 
 /** Downscale a decoded picture in the browser and read it; the report keeps the original's pixels. */
-function readScaled(id, source, options) {
+function readScaled(id, source, options, stages) {
   const [w, h] = scaledSize(source.width, source.height, MAX_READ_SIDE);
+  const t = performance.now();
   const small = pixelsOf(source, w, h);
+  stages.downscale = performance.now() - t;
   post({ type: "progress", id, stage: "reading" });
   return reader.readPixelsAsync(new Uint8Array(small.data.buffer), w, h, source.width, source.height, options);
 }
 
-/** Read one input: big photos are decoded and downscaled by the browser, everything else by Rust. */
-async function readInput(id, input, options) {
+/**
+ * Read one input: big photos are decoded and downscaled by the browser, everything else by Rust. `stages`
+ * gets the worker's own times (ms): `decode` (the browser's), `downscale`.
+ */
+async function readInput(id, input, options, stages) {
   post({ type: "progress", id, stage: "decoding" });
   let bitmap = null;
+  const t = performance.now();
   if (input.kind === "pixels") {
     const { width, height, data } = input;
     if (Math.max(width, height) <= MAX_READ_SIDE) {
@@ -171,8 +184,9 @@ async function readInput(id, input, options) {
       bitmap = null; // not decodable by the browser (TIFF, damaged file): Rust decodes it or says why not
     }
   }
+  stages.decode = performance.now() - t;
   try {
-    if (bitmap && Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE) return readScaled(id, bitmap, options);
+    if (bitmap && Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE) return readScaled(id, bitmap, options, stages);
   } finally {
     if (bitmap) bitmap.close();
   }
@@ -186,6 +200,11 @@ function picture(p) {
   return { width, height, rgba: p.intoRgba().buffer };
 }
 
+/** The last read's heatmap layer over `image`, at 1/HEAT_SCALE of its size (null when nothing is positive). */
+function heatLayer(image) {
+  return image && picture(reader.lastHeatmap(Math.ceil(Math.max(image.width, image.height) / HEAT_SCALE)));
+}
+
 self.onmessage = async (event) => {
   const { id, type } = event.data;
   try {
@@ -193,11 +212,18 @@ self.onmessage = async (event) => {
       await load(id, event.data.modelUrl, event.data.manifestUrl, event.data.backend || "auto", event.data.wasmBuild);
     } else if (type === "read") {
       if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
-      const report = await readInput(id, event.data.input, event.data.options || {});
+      // the worker's stages (ms), next to the report's own `timings_ms` for what ran in wasm
+      const stages = { decode: 0, downscale: 0 };
+      const t0 = performance.now();
+      const report = await readInput(id, event.data.input, event.data.options || {}, stages);
+      const t1 = performance.now();
       const image = picture(reader.lastImage(VIEW_SIDE));
-      const heatmap = picture(reader.lastHeatmap(VIEW_SIDE));
+      const t2 = performance.now();
+      const heatmap = heatLayer(image);
+      const t3 = performance.now();
+      Object.assign(stages, { read: t1 - t0 - stages.decode - stages.downscale, image: t2 - t1, heatmap: t3 - t2, worker: t3 - t0 });
       const transfer = [image, heatmap].filter(Boolean).map((p) => p.rgba);
-      post({ type: "result", id, report, image, heatmap }, transfer);
+      post({ type: "result", id, report, image, heatmap, stages }, transfer);
     } else if (type === "stats") {
       post({ type: "stats", id, wasmMemoryBytes: wasm ? wasm.memory.buffer.byteLength : 0 });
     } else if (type === "backend") {

@@ -143,8 +143,14 @@ class Reader {
 
   /**
    * Like `read`, and also returns `image` (the input as read, upright, ImageData, long side ≤ 1600) and
-   * `heatmap` (ImageData layer of the same size, or null when nothing is positive) for drawing overlays.
+   * `heatmap` (ImageData layer over the same picture at a quarter of its resolution, or null when nothing
+   * is positive) for drawing overlays: the map behind it is coarse, so draw it scaled up to the image, e.g.
+   * `ctx.drawImage(await createImageBitmap(heatmap), 0, 0, image.width, image.height)`, and let the canvas
+   * (the GPU, where there is one) do the upsampling.
    * Report coordinates are in the input's pixels: scale by `image.width / report.image.width`.
+   * `stages` is where the time went outside wasm, in ms: `payload` (reading the input here), the worker's
+   * `decode` and `downscale` (big photos, by the browser), `read` (wasm: the report's `timings_ms` split it),
+   * `image` and `heatmap` (the display layers), `worker` (all the worker's part) and `total`.
    */
   readWithView(input, options = {}) {
     return this._serial(async () => {
@@ -152,7 +158,9 @@ class Reader {
       if (!BACKENDS.includes(backend)) {
         throw new XrayReaderError("invalid_options", `unknown backend ${JSON.stringify(backend)} (use auto, cpu or webgpu)`);
       }
+      const t0 = performance.now();
       const [payload, transfer] = await toPayload(input);
+      const t1 = performance.now();
       await this._ensureWorker();
       const opts = { backend };
       for (const key of ["corners", "noRotate", "name"]) if (options[key] !== undefined && options[key] !== null) opts[key] = options[key];
@@ -163,7 +171,8 @@ class Reader {
       );
       const image = msg.image && new ImageData(new Uint8ClampedArray(msg.image.rgba), msg.image.width, msg.image.height);
       const heatmap = msg.heatmap && new ImageData(new Uint8ClampedArray(msg.heatmap.rgba), msg.heatmap.width, msg.heatmap.height);
-      return { report: msg.report, image, heatmap };
+      const stages = { ...msg.stages, payload: t1 - t0, total: performance.now() - t0 };
+      return { report: msg.report, image, heatmap, stages };
     });
   }
 
@@ -205,6 +214,24 @@ class Reader {
       return this._call({ type: "panic", async: inAsyncTask });
     });
   }
+}
+
+/** Canvases holding layers already drawn once (the heatmap is redrawn at each opacity change). */
+const layerCanvases = new WeakMap();
+
+/** Draw an ImageData layer scaled to w×h with smoothing: the canvas does the upsampling. */
+function drawLayer(ctx, layer, w, h) {
+  let canvas = layerCanvases.get(layer);
+  if (!canvas) {
+    canvas = document.createElement("canvas");
+    canvas.width = layer.width;
+    canvas.height = layer.height;
+    canvas.getContext("2d").putImageData(layer, 0, 0);
+    layerCanvases.set(layer, canvas);
+  }
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "medium";
+  ctx.drawImage(canvas, 0, 0, w, h);
 }
 
 async function toPayload(input) {
@@ -634,7 +661,7 @@ export class XrayReaderElement extends HTMLElement {
     const ctx = heat.getContext("2d");
     ctx.clearRect(0, 0, heat.width, heat.height);
     if (!heatmap || !this.$("heat-toggle").checked) return;
-    ctx.putImageData(heatmap, 0, 0);
+    drawLayer(ctx, heatmap, image.width, image.height);
     heat.style.opacity = String(Number(this.$("opacity").value) / 100);
   }
 
@@ -760,12 +787,8 @@ export class XrayReaderElement extends HTMLElement {
     this._drawBase(canvas, false);
     const ctx = canvas.getContext("2d");
     if (this.state.heatmap && this.$("heat-toggle").checked) {
-      const layer = document.createElement("canvas");
-      layer.width = image.width;
-      layer.height = image.height;
-      layer.getContext("2d").putImageData(this.state.heatmap, 0, 0);
       ctx.globalAlpha = Number(this.$("opacity").value) / 100;
-      ctx.drawImage(layer, 0, 0);
+      drawLayer(ctx, this.state.heatmap, image.width, image.height);
       ctx.globalAlpha = 1;
     }
     return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));

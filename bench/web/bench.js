@@ -48,12 +48,13 @@ async function endToEnd(backend = "cpu", runs = 7) {
     engine = b.info.engine;
   }
   const blob = await photo12mp();
-  const walls = [], stages = [];
+  const walls = [], stages = [], pageStages = [];
   for (let i = 0; i < runs; i++) {
     const a = performance.now();
-    const { report } = await reader.readWithView(blob);
+    const { report, stages: page } = await reader.readWithView(blob);
     walls.push(performance.now() - a);
     stages.push(report.timings_ms);
+    pageStages.push(page);
   }
   const stats = await reader.stats();
   reader.close();
@@ -61,12 +62,20 @@ async function endToEnd(backend = "cpu", runs = 7) {
   return {
     engine, photoBytes: blob.size, readerReadyMs: ready, wallMedian: median(walls), walls,
     wasmStages: { decode: stage("decode"), film: stage("film"), preprocess: stage("preprocess"), model: stage("model"), regions: stage("regions"), total: stage("total") },
+    pageStages: Object.fromEntries(Object.keys(pageStages[0]).map((k) => [k, median(pageStages.map((s) => s[k]))])),
     wasmMemoryBytes: stats.wasmMemoryBytes,
   };
 }
 
 async function main() {
   const results = { userAgent: navigator.userAgent, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, runs: RUNS };
+  if (params.get("only") === "photo") {
+    // bench.html?only=photo: just the 12 MP photo on the CPU engine, for quick before/after timings
+    results.endToEnd = await endToEnd("cpu", RUNS);
+    window.__bench = results;
+    out.textContent = JSON.stringify(results, null, 2);
+    return;
+  }
   results.oneThread = await modelStep(1, true);
   // the other wasm build (SIMD128 only, what browsers without relaxed SIMD run), against onnxruntime-web again
   if (results.oneThread.build !== "pkg") results.oneThreadSimd128 = await modelStep(1, false, "pkg");
