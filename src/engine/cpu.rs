@@ -26,7 +26,7 @@ impl CpuEngine {
         let prepare = |e: TractError| Error::ModelMismatch(format!("cannot prepare the model: {e:#}"));
         let typed = super::typed_model(onnx, manifest, timings)?;
         let t = Instant::now();
-        let plan = optimise(typed).and_then(|m| m.into_runnable()).map_err(prepare)?;
+        let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(prepare)?;
         timings.optimise = ms(t);
         // The optimised graph knows every output shape for this input size: check them against the manifest
         // before any user image (no probe inference: that would cost a whole model step at start-up).
@@ -43,22 +43,6 @@ impl CpuEngine {
         spec.check(&shapes)?;
         Ok(CpuEngine { plan, shape, spec })
     }
-}
-
-/// The declutter pass tract runs before codegen that this engine leaves out (see `optimise`).
-const SKIPPED_DECLUTTER_PASS: &str = "ChangeAxes";
-
-/// tract's declutter passes except `ChangeAxes`, then its codegen: `into_optimized` minus one pass.
-/// On the bundled model `ChangeAxes` applies 220 of declutter's ~500 patches and leaves a plan with the same
-/// ops, the same speed and bitwise the same outputs; without it the optimise phase takes about half the
-/// time (natively 63 → 34 ms, median of 5; in the browser it is most of the start-up after the download).
-/// Every tract pass preserves the model's meaning, so another model loses at most some speed.
-fn optimise(mut typed: TypedModel) -> TractResult<TypedModel> {
-    let mut declutter = tract_onnx::tract_core::optim::Optimizer::declutter();
-    declutter.passes.retain(|p| !format!("{p:?}").starts_with(SKIPPED_DECLUTTER_PASS));
-    declutter.optimize(&mut typed)?;
-    typed.optimize()?;
-    Ok(typed)
 }
 
 impl CpuEngine {
@@ -129,41 +113,5 @@ impl Engine for CpuEngine {
             .collect();
         rows.sort_by(|a, b| b.ms.total_cmp(&a.ms));
         Ok(rows)
-    }
-}
-
-#[cfg(all(test, feature = "bundled-model"))]
-mod tests {
-    use super::*;
-    use crate::reader::{BUNDLED_MANIFEST, BUNDLED_ONNX};
-
-    #[test]
-    fn the_shortened_optimisation_gives_the_same_outputs_as_tracts_own() {
-        // the pass left out is one tract runs (a renamed pass in a tract upgrade would otherwise go unnoticed)
-        let names = |o: &tract_onnx::tract_core::optim::Optimizer| {
-            o.passes.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>()
-        };
-        let all = names(&tract_onnx::tract_core::optim::Optimizer::declutter());
-        assert_eq!(all.iter().filter(|n| n.starts_with(SKIPPED_DECLUTTER_PASS)).count(), 1, "{all:?}");
-
-        let manifest: Manifest = serde_json::from_slice(BUNDLED_MANIFEST).unwrap();
-        let typed = || super::super::typed_model(BUNDLED_ONNX, &manifest, &mut LoadTimings::default()).unwrap();
-        let ours = optimise(typed()).unwrap().into_runnable().unwrap();
-        let tracts = typed().into_optimized().unwrap().into_runnable().unwrap();
-        let i = &manifest.input;
-        let input: Tensor = tract_ndarray::Array4::from_shape_fn(
-            (1, i.channels as usize, i.height as usize, i.width as usize),
-            |(_, _, y, x)| ((x * 7 + y * 3) % 23) as f32 / 11.0 - 1.0,
-        )
-        .into();
-        let a = ours.run(tvec!(input.clone().into())).unwrap();
-        let b = tracts.run(tvec!(input.into())).unwrap();
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(b.iter()) {
-            let (x, y) = (x.to_plain_array_view::<f32>().unwrap(), y.to_plain_array_view::<f32>().unwrap());
-            assert_eq!(x.shape(), y.shape());
-            let worst = x.iter().zip(y.iter()).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-            assert!(worst <= 1e-5, "outputs differ by {worst}");
-        }
     }
 }
