@@ -142,7 +142,7 @@ class Reader {
   }
 
   /**
-   * Like `read`, and also returns `image` (the input as read, upright, ImageData, long side ≤ 1600) and
+   * Like `read`, and also returns `image` (the input as read, upright, ImageData, long side ≤ 2048) and
    * `heatmap` (ImageData layer over the same picture at a quarter of its resolution, or null when nothing
    * is positive) for drawing overlays: the map behind it is coarse, so draw it scaled up to the image, e.g.
    * `ctx.drawImage(await createImageBitmap(heatmap), 0, 0, image.width, image.height)`, and let the canvas
