@@ -222,7 +222,7 @@ test("a film whose edges are not found is read at the photo's centre, and the pa
   assert.match(await page.locator("xray-reader [data-id=film-info]").innerText(), /centre of the photo was read/);
 });
 
-test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP photo is downscaled first; errors have kinds", async () => {
+test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP photo is downscaled first and comes back with its display layers; errors have kinds", async () => {
   const photo = fs.readFileSync(fixture("photo-nih-pneumonia.jpg")).toString("base64");
   const result = await page.evaluate(async (b64) => {
     const { createReader } = await import("/xray-reader.js");
@@ -242,7 +242,15 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
     const scale = 2800 / bitmap.height;
     g.drawImage(bitmap, 600, 100, bitmap.width * scale, bitmap.height * scale);
     const bigBlob = await big.convertToBlob({ type: "image/jpeg", quality: 0.9 });
-    const fromBig = await reader.read(bigBlob);
+    // read with the display layers, as the element does
+    const bigView = await reader.readWithView(bigBlob);
+    const fromBig = bigView.report;
+    const view = {
+      image: [bigView.image.width, bigView.image.height],
+      heatmap: bigView.heatmap && [bigView.heatmap.width, bigView.heatmap.height],
+      heatAlpha: bigView.heatmap && bigView.heatmap.data.some((v, i) => i % 4 === 3 && v > 0),
+      stages: bigView.stages,
+    };
     const errors = {};
     for (const [name, input, opts] of [
       ["empty", new ArrayBuffer(0)],
@@ -263,7 +271,7 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
     const forcedWebgpu = await reader.read(new Blob([bytes]), { backend: "webgpu" });
     const afterErrors = await reader.read(new Blob([bytes]));
     reader.close();
-    return { fromBuffer, fromBlob, fromPixels, fromBig, errors, forcedWebgpu, afterErrors, size: [bitmap.width, bitmap.height] };
+    return { fromBuffer, fromBlob, fromPixels, fromBig, view, errors, forcedWebgpu, afterErrors, size: [bitmap.width, bitmap.height] };
   }, photo);
   const p = (r) => r.findings[0].probability;
   assert.equal(result.fromBlob.file, "photo.jpg");
@@ -271,6 +279,15 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
   assert.ok(Math.abs(p(result.fromPixels) - p(result.fromBlob)) < 0.02, `pixels ${p(result.fromPixels)} vs bytes ${p(result.fromBlob)}`);
   assert.deepEqual([result.fromBig.image.width, result.fromBig.image.height], [4000, 3000], "report speaks in the photo's own pixels");
   assert.ok(result.fromBig.findings[0].positive, `12 MP photo: ${p(result.fromBig)}`);
+  // what a host draws: the photo as read at 2048 px, the heatmap layer over it at a quarter of that, and
+  // where the read's time went outside wasm
+  assert.deepEqual(result.view.image, [2048, 1536]);
+  assert.deepEqual(result.view.heatmap, [512, 384]);
+  assert.ok(result.view.heatAlpha, "the positive read's heatmap layer is not empty");
+  const st = result.view.stages;
+  for (const k of ["payload", "decode", "downscale", "read", "image", "heatmap", "worker", "total"]) assert.equal(typeof st[k], "number", k);
+  assert.ok(st.decode > 0 && st.downscale > 0 && st.read > 0, JSON.stringify(st));
+  assert.ok(st.total >= st.worker && st.worker >= st.decode + st.downscale + st.read, JSON.stringify(st));
   // the film sits at x 600.., y 100..2900 in the big photo: the outline must be found there, in those pixels
   const xs = result.fromBig.film.corners.map((c) => c[0]);
   const ys = result.fromBig.film.corners.map((c) => c[1]);
