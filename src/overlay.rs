@@ -1,6 +1,8 @@
 //! Overlay: the input photo annotated with the heatmap (positive findings only), hot regions, the peak
 //! and the film outline. Used by the CLI's `--overlay`; the web page draws its own from the same report.
 
+use std::borrow::Cow;
+
 use image::{Rgb, RgbImage, Rgba, RgbaImage, imageops};
 use imageproc::drawing::{draw_cross_mut, draw_line_segment_mut};
 
@@ -11,7 +13,7 @@ const MAX_SIDE: u32 = 1280;
 
 pub fn render(reading: &Reading) -> RgbImage {
     let (w, _) = reading.image.dimensions();
-    let mut out = display_image(reading, MAX_SIDE);
+    let mut out = display_image(reading, MAX_SIDE).into_owned();
     let (ow, oh) = out.dimensions();
     let s = ow as f32 / w as f32;
     let report = &reading.report;
@@ -72,14 +74,15 @@ pub fn heat_layer(reading: &Reading, width: u32, height: u32) -> RgbaImage {
     layer
 }
 
-/// The upright input image scaled so its long side is at most `max_side` (never enlarged).
-pub fn display_image(reading: &Reading, max_side: u32) -> RgbImage {
+/// The upright input image scaled so its long side is at most `max_side` (never enlarged); borrowed when it
+/// already fits (the page asks for the read's own size, and copies it once into RGBA).
+pub fn display_image(reading: &Reading, max_side: u32) -> Cow<'_, RgbImage> {
     let (w, h) = reading.image.dimensions();
     let (ow, oh) = display_image_size(reading, max_side);
     if (ow, oh) == (w, h) {
-        return reading.image.clone();
+        return Cow::Borrowed(&reading.image);
     }
-    imageops::thumbnail(&reading.image, ow, oh)
+    Cow::Owned(imageops::thumbnail(&reading.image, ow, oh))
 }
 
 /// The size `display_image` returns.
