@@ -58,6 +58,13 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
     Ok(to_rgb8(img))
 }
 
+/// The size an image declares in its header (before any EXIF turn), without decoding its pixels; `None`
+/// when this build cannot read its format or its header. The browser worker uses it to leave small images
+/// to `decode` alone and to hand formats only the browser decodes (AVIF, HEIC) to the browser.
+pub fn declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?.into_dimensions().ok()
+}
+
 /// True when an end-of-image marker (FF D9) follows the first start-of-scan (FF DA). Entropy-coded data
 /// byte-stuffs FF, so the marker cannot occur inside a scan; an EXIF thumbnail's own marker comes before
 /// the main scan and does not count. Data after the marker (some phones append metadata) is allowed.

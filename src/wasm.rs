@@ -108,6 +108,13 @@ pub fn panic_async_for_test() -> js_sys::Promise {
     js_sys::futures::future_to_promise(async { panic!("deliberate panic in an async task requested by a test") })
 }
 
+/// `[width, height]` as an encoded image declares them in its header (before any EXIF turn), without
+/// decoding it; undefined when this build cannot read its format (AVIF, HEIC: the browser may) or header.
+#[wasm_bindgen(js_name = imageSize)]
+pub fn image_size(bytes: &[u8]) -> Option<Vec<u32>> {
+    crate::decode::declared_size(bytes).map(|(w, h)| vec![w, h])
+}
+
 /// An RGBA picture handed to JavaScript (wraps into `ImageData`).
 #[wasm_bindgen]
 pub struct Picture {

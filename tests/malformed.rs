@@ -133,3 +133,31 @@ fn odd_but_valid_files_are_read() {
     let r = reader().read(&png, &opts).expect("palette PNG");
     assert!((abnormal(&r).probability - base).abs() < 0.02);
 }
+
+/// The browser worker asks `declared_size` (header only) whether to leave an image to Rust's decoder: it
+/// must give each format's real size, the size before any EXIF turn, `None` for what this build cannot
+/// decode, and never panic on damaged headers.
+#[test]
+fn declared_size_reads_headers_only_and_never_panics() {
+    use xray_reader::decode::{declared_size, decode};
+    for (name, data) in encoded() {
+        let image = decode(&data, &Default::default()).unwrap();
+        assert_eq!(declared_size(&data), Some(image.dimensions()), "{name}");
+        let mut rng = Rng(0xD1B54A32D192ED03);
+        for k in 0..40 {
+            let mut d = data[..data.len().min(64 + k * 16)].to_vec();
+            let i = (rng.next() as usize) % d.len();
+            d[i] ^= 1 << (rng.next() % 8);
+            assert!(std::panic::catch_unwind(|| declared_size(&d)).is_ok(), "{name}: damaged header {k} panicked");
+        }
+    }
+    // EXIF orientation 6 (a quarter turn): the header's size is the stored one, the decoded image is turned
+    let turned = bytes("exif-orientation-6-kermany-pneumonia.jpg");
+    let (w, h) = declared_size(&turned).unwrap();
+    assert_eq!(decode(&turned, &Default::default()).unwrap().dimensions(), (h, w));
+    // formats only a browser may decode (an AVIF / HEIC header), and no image at all
+    let heif = |brand: &[u8]| [&[0, 0, 0, 0x18][..], b"ftyp", brand, &[0, 0, 0, 0], b"mif1", brand].concat();
+    for not_ours in [heif(b"avif"), heif(b"heic"), b"not an image".to_vec(), Vec::new()] {
+        assert_eq!(declared_size(&not_ours), None);
+    }
+}

@@ -163,12 +163,15 @@ function readScaled(id, source, options, stages) {
 }
 
 /**
- * Read one input: big photos are decoded and downscaled by the browser, everything else by Rust. `stages`
- * gets the worker's own times (ms): `decode` (the browser's), `downscale`.
+ * Read one input. Encoded images that Rust can decode and that are small enough go to Rust as they are (the
+ * header says so, `imageSize`: no second decode); big photos are decoded and downscaled by the browser, and so
+ * are formats only the browser decodes (AVIF, and HEIC where the browser has it). `stages` gets the worker's
+ * own times (ms): `decode` (the browser's), `downscale`.
  */
 async function readInput(id, input, options, stages) {
   post({ type: "progress", id, stage: "decoding" });
   let bitmap = null;
+  let rustDecodes = false;
   const t = performance.now();
   if (input.kind === "pixels") {
     const { width, height, data } = input;
@@ -178,6 +181,12 @@ async function readInput(id, input, options, stages) {
     }
     bitmap = await createImageBitmap(new ImageData(new Uint8ClampedArray(data), width, height));
   } else {
+    const declared = glue.imageSize(new Uint8Array(input.bytes));
+    rustDecodes = !!declared;
+    if (declared && Math.max(...declared) <= MAX_READ_SIDE) {
+      post({ type: "progress", id, stage: "reading" });
+      return reader.readAsync(new Uint8Array(input.bytes), options);
+    }
     try {
       bitmap = await createImageBitmap(new Blob([input.bytes]), { imageOrientation: "from-image" });
     } catch {
@@ -186,7 +195,9 @@ async function readInput(id, input, options, stages) {
   }
   stages.decode = performance.now() - t;
   try {
-    if (bitmap && Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE) return readScaled(id, bitmap, options, stages);
+    if (bitmap && (Math.max(bitmap.width, bitmap.height) > MAX_READ_SIDE || !rustDecodes)) {
+      return readScaled(id, bitmap, options, stages);
+    }
   } finally {
     if (bitmap) bitmap.close();
   }

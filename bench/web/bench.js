@@ -33,7 +33,7 @@ async function photo12mp() {
   return c.convertToBlob({ type: "image/jpeg", quality: 0.92 });
 }
 
-async function endToEnd(backend = "cpu", runs = 7) {
+async function endToEnd(backend = "cpu", runs = 7, input = "photo") {
   const t0 = performance.now();
   // one engine at a time: "auto" would start WebGPU and its self-check in the background during the timing
   const reader = await createReader({ backend });
@@ -47,7 +47,8 @@ async function endToEnd(backend = "cpu", runs = 7) {
     }
     engine = b.info.engine;
   }
-  const blob = await photo12mp();
+  // "film": the 512 px film file itself (read by Rust without a browser decode since session 21)
+  const blob = input === "film" ? await (await fetch("film.jpg")).blob() : await photo12mp();
   const walls = [], stages = [], pageStages = [];
   for (let i = 0; i < runs; i++) {
     const a = performance.now();
@@ -71,7 +72,8 @@ async function main() {
   const results = { userAgent: navigator.userAgent, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, runs: RUNS };
   if (params.get("only") === "photo") {
     // bench.html?only=photo: just the 12 MP photo on the CPU engine, for quick before/after timings
-    results.endToEnd = await endToEnd("cpu", RUNS);
+    // (&input=film: the 512 px film file instead; bench/read.mjs runs either)
+    results.endToEnd = await endToEnd("cpu", RUNS, params.get("input") || "photo");
     window.__bench = results;
     out.textContent = JSON.stringify(results, null, 2);
     return;
