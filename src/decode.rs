@@ -35,7 +35,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
         return Err(Error::Empty);
     }
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Io(e.to_string()))?;
-    let Some(format) = reader.format() else {
+    let Some(format) = reader.format().filter(|&f| f != image::ImageFormat::Avif) else {
         return Err(Error::UnsupportedFormat(sniff_hint(bytes)));
     };
     if format == image::ImageFormat::Jpeg && !jpeg_has_end(bytes) {
@@ -135,6 +135,10 @@ fn sniff_hint(bytes: &[u8]) -> String {
         Some("an HTML page")
     } else if head.starts_with(b"\x1f\x8b") || head.starts_with(b"PK\x03\x04") {
         Some("a compressed archive")
+    } else if head.len() >= 12 && &head[4..8] == b"ftyp" && matches!(&head[8..12], b"avif" | b"avis") {
+        Some("an AVIF image (save it as JPEG or PNG, or read it in the web app, where the browser decodes it)")
+    } else if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        Some("an HEIC/HEIF photo (save it as JPEG, e.g. the phone's \"most compatible\" camera format)")
     } else {
         None
     };

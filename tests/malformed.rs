@@ -161,3 +161,20 @@ fn declared_size_reads_headers_only_and_never_panics() {
         assert_eq!(declared_size(&not_ours), None);
     }
 }
+
+/// Phone formats this build does not decode are refused with a reason that says what to do.
+#[test]
+fn avif_and_heic_are_refused_with_what_to_do() {
+    let avif = bytes("avif-nih-pneumonia.avif");
+    let heic = [&[0, 0, 0, 0x18][..], b"ftypheic", &[0, 0, 0, 0], b"mif1heic", &[0; 64]].concat();
+    for (data, says) in [(avif, "an AVIF image"), (heic, "an HEIC/HEIF photo")] {
+        match reader().read(&data, &ReadOptions::default()) {
+            Err(e) => {
+                assert_eq!(e.kind(), "unsupported_format");
+                let m = e.to_string();
+                assert!(m.contains(says) && m.contains("JPEG"), "{m}");
+            }
+            Ok(_) => panic!("{says} was read"),
+        }
+    }
+}

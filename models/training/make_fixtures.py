@@ -81,6 +81,8 @@ def main():
     film = Image.open(picked[("nih", "pneumonia")]).convert("RGB")
     film.save(os.path.join(args.out, "progressive-nih-pneumonia.jpg"), quality=90, progressive=True)
     film.convert("CMYK").save(os.path.join(args.out, "cmyk-nih-pneumonia.jpg"), quality=90)
+    # AVIF: a phone format the reader's Rust decoders do not read and a browser does (the worker's path for it)
+    film.save(os.path.join(args.out, "avif-nih-pneumonia.avif"), quality=90)
     # a photograph that is not an X-ray (NASA portrait of Eileen Collins, public domain, via scikit-image)
     from skimage import data as skd
     a = cv2.resize(skd.astronaut(), (384, 384), interpolation=cv2.INTER_AREA)

@@ -306,6 +306,29 @@ test("the JS API: createReader/read on Blob, ArrayBuffer and ImageData; a 12 MP 
   assert.equal(p(result.forcedWebgpu), p(result.fromBlob));
 });
 
+test("small files go to Rust undecoded; a format only the browser decodes (AVIF) is read through the browser, like the JPEG it was made from", async () => {
+  const b64 = (name) => fs.readFileSync(fixture(name)).toString("base64");
+  const result = await page.evaluate(async ([jpeg, avif]) => {
+    const { createReader } = await import("/xray-reader.js");
+    const reader = await createReader({ backend: "cpu" });
+    const blob = (s, type) => new Blob([Uint8Array.from(atob(s), (c) => c.charCodeAt(0))], { type });
+    const out = {};
+    for (const [name, input] of [["jpeg", blob(jpeg, "image/jpeg")], ["avif", blob(avif, "image/avif")]]) {
+      const { report, image, stages } = await reader.readWithView(input);
+      out[name] = { ok: report.ok, accepted: report.accepted, probability: report.findings[0].probability,
+        positive: report.findings[0].positive, size: [image.width, image.height], decode: stages.decode };
+    }
+    reader.close();
+    return out;
+  }, [b64("nih-pneumonia.jpg"), b64("avif-nih-pneumonia.avif")]);
+  assert.equal(result.jpeg.decode, 0, "a 512 px JPEG is decoded by Rust only");
+  assert.ok(result.avif.ok && result.avif.accepted, JSON.stringify(result.avif));
+  assert.ok(result.avif.decode > 0, "the AVIF was decoded by the browser");
+  assert.deepEqual(result.avif.size, [512, 512]);
+  assert.equal(result.avif.positive, result.jpeg.positive);
+  assert.ok(Math.abs(result.avif.probability - result.jpeg.probability) < 0.05, JSON.stringify(result));
+});
+
 test("two wasm builds: Chromium runs the relaxed-SIMD one, the SIMD128 one on request, and both read alike", async () => {
   const film = fs.readFileSync(fixture("nih-pneumonia.jpg")).toString("base64");
   const result = await page.evaluate(async (b64) => {
