@@ -135,10 +135,17 @@ fn sniff_hint(bytes: &[u8]) -> String {
         Some("an HTML page")
     } else if head.starts_with(b"\x1f\x8b") || head.starts_with(b"PK\x03\x04") {
         Some("a compressed archive")
-    } else if head.len() >= 12 && &head[4..8] == b"ftyp" && matches!(&head[8..12], b"avif" | b"avis") {
-        Some("an AVIF image (save it as JPEG or PNG, or read it in the web app, where the browser decodes it)")
-    } else if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        Some("an HEIC/HEIF photo (save it as JPEG, e.g. the phone's \"most compatible\" camera format)")
+    } else if let Some(brand) = head.get(4..12).filter(|b| b.starts_with(b"ftyp")).map(|b| &b[4..]) {
+        // ISO base media files: the major brand says what is inside
+        match brand {
+            b"avif" | b"avis" => {
+                Some("an AVIF image (save it as JPEG or PNG, or read it in the web app, where the browser decodes it)")
+            }
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
+                Some("an HEIC/HEIF photo (save it as JPEG, e.g. the phone's \"most compatible\" camera format)")
+            }
+            _ => Some("a video or other media file (take a still photo of the film)"),
+        }
     } else {
         None
     };
