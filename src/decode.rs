@@ -35,8 +35,11 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage> {
         return Err(Error::Empty);
     }
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Io(e.to_string()))?;
-    let Some(format) = reader.format().filter(|&f| f != image::ImageFormat::Avif) else {
-        return Err(Error::UnsupportedFormat(sniff_hint(bytes)));
+    // a format the `image` crate recognises but this build has no decoder for (AVIF, ICO, …) is refused here,
+    // with what the file is, rather than as a decoder error
+    let guessed = reader.format();
+    let Some(format) = guessed.filter(|f| f.reading_enabled()) else {
+        return Err(Error::UnsupportedFormat(sniff_hint(bytes, guessed)));
     };
     if format == image::ImageFormat::Jpeg && !jpeg_has_end(bytes) {
         // the JPEG decoder pads a truncated scan with grey; a half-grey film must not be read
@@ -121,8 +124,9 @@ fn map_image_error(e: image::ImageError, format: image::ImageFormat) -> Error {
     }
 }
 
-/// Name a few non-image formats people hand to an image reader, so the error says what the file is.
-fn sniff_hint(bytes: &[u8]) -> String {
+/// Name a few non-image formats people hand to an image reader, so the error says what the file is; failing
+/// that, the image format `guessed` from the file's signature that this build does not decode.
+fn sniff_hint(bytes: &[u8], guessed: Option<image::ImageFormat>) -> String {
     let head = &bytes[..bytes.len().min(512)];
     let text = String::from_utf8_lossy(head).to_ascii_lowercase();
     let what = if head.starts_with(b"%PDF") {
@@ -149,8 +153,9 @@ fn sniff_hint(bytes: &[u8]) -> String {
     } else {
         None
     };
-    match what {
-        Some(w) => format!(": this looks like {w}"),
-        None => String::new(),
+    match (what, guessed) {
+        (Some(w), _) => format!(": this looks like {w}"),
+        (None, Some(f)) => format!(": {f:?} images are not read here (save it as JPEG or PNG)"),
+        (None, None) => String::new(),
     }
 }

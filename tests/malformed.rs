@@ -162,13 +162,15 @@ fn declared_size_reads_headers_only_and_never_panics() {
     }
 }
 
-/// Phone formats this build does not decode (and a video) are refused with a reason that says what to do.
+/// Phone formats this build does not decode (and a video, an icon) are refused with a reason that says what to do.
 #[test]
 fn avif_and_heic_are_refused_with_what_to_do() {
     let avif = bytes("avif-nih-pneumonia.avif");
     let heic = [&[0, 0, 0, 0x18][..], b"ftypheic", &[0, 0, 0, 0], b"mif1heic", &[0; 64]].concat();
     let mp4 = [&[0, 0, 0, 0x18][..], b"ftypisom", &[0, 0, 2, 0], b"isomiso2", &[0; 64]].concat();
-    for (data, says) in [(avif, "an AVIF image"), (heic, "an HEIC/HEIF photo"), (mp4, "a video")] {
+    // an icon file: a format the image crate recognises that this build does not decode
+    let ico = [&[0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0][..], &[0; 64]].concat();
+    for (data, says) in [(avif, "an AVIF image"), (heic, "an HEIC/HEIF photo"), (mp4, "a video"), (ico, "Ico images")] {
         match reader().read(&data, &ReadOptions::default()) {
             Err(e) => {
                 assert_eq!(e.kind(), "unsupported_format");
