@@ -14,6 +14,11 @@ let glue = null;
 
 /** Photos larger than this on the long side are downscaled here, before they reach wasm memory. */
 const MAX_READ_SIDE = 2048;
+/**
+ * How much of an encoded file `imageSize` sees. Headers sit within it (a JPEG's metadata segments are at most
+ * 64 KiB each); a file whose size lies further in is decoded by the browser, or by Rust if the browser cannot.
+ */
+const HEADER_BYTES = 1 << 20;
 /** Long side of the image handed back for display (the read's own image when it is no larger). */
 const VIEW_SIDE = 2048;
 /**
@@ -181,7 +186,8 @@ async function readInput(id, input, options, stages) {
     }
     bitmap = await createImageBitmap(new ImageData(new Uint8ClampedArray(data), width, height));
   } else {
-    const declared = glue.imageSize(new Uint8Array(input.bytes));
+    // only the file's start crosses into wasm: a phone photo's megabytes are not copied to read its header
+    const declared = glue.imageSize(new Uint8Array(input.bytes, 0, Math.min(input.bytes.byteLength, HEADER_BYTES)));
     rustDecodes = !!declared;
     if (declared && Math.max(...declared) <= MAX_READ_SIDE) {
       post({ type: "progress", id, stage: "reading" });
