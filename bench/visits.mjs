@@ -6,6 +6,10 @@
 // its wasm code cache some time after a start, so a longer stay speeds later starts). Contexts are not
 // persistent (no disk caches), as in the benchmark: see BENCHMARKS.md, session 21. READ=1: read the film
 // fixture once on every visit after it is ready, as a user would (more of the wasm gets optimised code).
+// SITES=dirA,dirB compares builds: the contexts alternate between them (A B, B A, ...), so that a machine
+// getting slower or faster during the run affects both alike. LATENCY=ms (and MBPS, default 20) emulates a
+// network through Chromium's DevTools protocol (page and worker requests alike), as a phone on a mobile
+// network would load the app; the default is the loopback server as is.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,51 +27,70 @@ const readOnce = (page) => READ && page.evaluate(async (b64) => {
   await document.querySelector("xray-reader").reader.read(new Blob([bytes]));
 }, FILM);
 
-const server = await startServer(process.env.SITE || path.join(ROOT, "target/site"));
+const SITES = (process.env.SITES || process.env.SITE || path.join(ROOT, "target/site")).split(",");
+const LATENCY = process.env.LATENCY ? Number(process.env.LATENCY) : null;
+const MBPS = Number(process.env.MBPS || 20);
+const servers = [];
+for (const site of SITES) servers.push(await startServer(site));
 const browser = await launch([]);
-const ready = (page) => page.waitForFunction(() => document.querySelector("xray-reader").readyAt > 0, null, { timeout: 120000 });
+const ready = (page) => page.waitForFunction(() => document.querySelector("xray-reader").readyAt > 0, null, { timeout: 300000 });
 const measure = (page) => page.evaluate(() => {
   const el = document.querySelector("xray-reader");
   const s = el.reader.startup;
   const at = (t) => Math.round(t - performance.timeOrigin);
   return { ready: Math.round(el.readyAt), workerStarted: at(s.workerStarted), wasmReady: at(s.wasmReady), graph: Math.round(s.load.graph), optimise: Math.round(s.load.optimise) };
 });
-const visits = [];
+const visits = SITES.map(() => []);
 try {
   for (let i = 0; i < N; i++) {
-    const context = await browser.newContext(NOSW ? { serviceWorkers: "block" } : {});
-    const page = await context.newPage();
-    await page.goto(server.url);
-    await ready(page);
-    const row = [await measure(page)];
-    await readOnce(page);
-    // let the service worker finish caching the site (or give the visit the same settling time without one)
-    if (!NOSW) await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 60000 });
-    await page.waitForTimeout(STAY);
-    for (let r = 0; r < R; r++) {
-      await page.waitForTimeout(1000);
-      await page.reload();
+    const order = SITES.map((_, k) => k);
+    if (i % 2) order.reverse();
+    for (const k of order) {
+      const context = await browser.newContext(NOSW ? { serviceWorkers: "block" } : {});
+      const page = await context.newPage();
+      if (LATENCY !== null) {
+        const cdp = await context.newCDPSession(page);
+        await cdp.send("Network.enable");
+        await cdp.send("Network.emulateNetworkConditions", {
+          offline: false, latency: LATENCY, downloadThroughput: (MBPS * 1e6) / 8, uploadThroughput: (MBPS * 1e6) / 8,
+        });
+      }
+      await page.goto(servers[k].url);
       await ready(page);
-      row.push(await measure(page));
+      const row = [await measure(page)];
       await readOnce(page);
+      // let the service worker finish caching the site (or give the visit the same settling time without one)
+      if (!NOSW) await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
+      await page.waitForTimeout(STAY);
+      for (let r = 0; r < R; r++) {
+        await page.waitForTimeout(1000);
+        await page.reload();
+        await ready(page);
+        row.push(await measure(page));
+        await readOnce(page);
+      }
+      visits[k].push(row);
+      const tag = SITES.length > 1 ? `${SITES[k]}: ` : "";
+      console.log(tag + row.map((v) => `${v.ready} ms (graph ${v.graph}, optimise ${v.optimise})`).join(" | "));
+      await context.close();
     }
-    visits.push(row);
-    console.log(row.map((v) => `${v.ready} ms (graph ${v.graph}, optimise ${v.optimise})`).join(" | "));
-    await context.close();
   }
 } finally {
   await browser.close();
-  server.stop();
+  for (const server of servers) server.stop();
 }
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const col = (k, key) => visits.map((row) => row[k][key]);
 const rows = [["first visit", 0], ...Array.from({ length: R }, (_, r) => [`repeat ${r + 1}`, r + 1])];
-console.log(`\n${N} contexts, ${STAY} ms on the first visit${READ ? ", one read per visit" : ""}${NOSW ? ", service worker blocked" : ""}: median ms`);
-console.log("| visit | ready | worker started | wasm ready | graph | optimise |\n|---|---|---|---|---|---|");
-for (const [name, k] of rows) {
-  const m = (key) => median(col(k, key));
-  console.log(`| ${name} | ${m("ready")} | ${m("workerStarted")} | ${m("wasmReady")} | ${m("graph")} | ${m("optimise")} |`);
+const network = LATENCY !== null ? `, emulated network ${LATENCY} ms latency and ${MBPS} Mbit/s` : "";
+for (const [k, site] of SITES.entries()) {
+  const col = (v, key) => visits[k].map((row) => row[v][key]);
+  console.log(`\n${SITES.length > 1 ? `${site}: ` : ""}${N} contexts, ${STAY} ms on the first visit${READ ? ", one read per visit" : ""}${NOSW ? ", service worker blocked" : ""}${network}: median ms`);
+  console.log("| visit | ready | worker started | wasm ready | graph | optimise |\n|---|---|---|---|---|---|");
+  for (const [name, v] of rows) {
+    const m = (key) => median(col(v, key));
+    console.log(`| ${name} | ${m("ready")} | ${m("workerStarted")} | ${m("wasmReady")} | ${m("graph")} | ${m("optimise")} |`);
+  }
 }

@@ -15,12 +15,26 @@ async function setLanguage(lang) {
   reader.setAttribute("lang", lang);
 }
 
+/**
+ * A language's name in itself ("Français"), from the browser's own data (Intl.DisplayNames), so that filling
+ * the menu does not download every catalog while the reader starts; the catalog's `language_name` where the
+ * browser lacks it.
+ */
+async function languageName(code) {
+  try {
+    const name = new Intl.DisplayNames([code], { type: "language" }).of(code);
+    if (name && name !== code) return name.charAt(0).toLocaleUpperCase(code) + name.slice(1);
+  } catch {
+    /* no Intl.DisplayNames */
+  }
+  return (await loadMessages(code)).language_name;
+}
+
 async function main() {
   for (const code of LANGUAGES) {
-    const m = await loadMessages(code);
     const opt = document.createElement("option");
     opt.value = code;
-    opt.textContent = m.language_name;
+    opt.textContent = await languageName(code);
     select.append(opt);
   }
   let stored = null;
