@@ -24,6 +24,12 @@ fs.copyFileSync(path.join(ROOT, "tests/fixtures/nih-pneumonia.jpg"), path.join(S
 fs.mkdirSync(OUT, { recursive: true });
 
 const gz = (p) => zlib.gzipSync(fs.readFileSync(p), { level: 9 }).length;
+// Brotli as scripts/compress.mjs writes it for this project's files (quality 11, 16 MiB window)
+const br = (p) => {
+  const data = fs.readFileSync(p);
+  const { BROTLI_PARAM_QUALITY: Q, BROTLI_PARAM_LGWIN: W, BROTLI_PARAM_SIZE_HINT: H } = zlib.constants;
+  return zlib.brotliCompressSync(data, { params: { [Q]: 11, [W]: 24, [H]: data.length } }).length;
+};
 const server = await startServer(SITE);
 // --enable-unsafe-webgpu: WebGPU where Chromium has it; without a GPU that is SwiftShader (CPU emulation)
 const browser = await launch(["--enable-unsafe-webgpu"]);
@@ -63,6 +69,8 @@ if (bench.error || bench.oneThread.error) throw new Error(JSON.stringify(bench))
 const sizes = JSON.parse(fs.readFileSync(path.join(ROOT, "target/site/sizes.json"), "utf8"));
 const ortGzip = ORT_FILES.reduce((a, f) => a + gz(path.join(ORT, f)), 0);
 const modelGzip = sizes["models/xray-reader.onnx"].gzip;
+const ortBr = ORT_FILES.reduce((a, f) => a + br(path.join(ORT, f)), 0);
+const modelBr = sizes["models/xray-reader.onnx"].br;
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const results = {
   date: new Date().toISOString(),
@@ -72,6 +80,7 @@ const results = {
   coldStartMs: { firstVisit: first, repeatVisitMedian: median(repeat), repeat, phases: coldPhases },
   bench,
   firstLoadGzip: { xrayReader: sizes.total_gzip, onnxruntimeWebRuntimePlusModel: ortGzip + modelGzip, ortRuntimeOnly: ortGzip },
+  firstLoadBrotli: { xrayReader: sizes.total_br, onnxruntimeWebRuntimePlusModel: ortBr + modelBr, ortRuntimeOnly: ortBr },
 };
 fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(results, null, 2));
 
@@ -121,6 +130,7 @@ rows.push(
   ["reader wasm memory after the runs", `${mb(bench.endToEnd.wasmMemoryBytes)} MB`],
   ["first load, gzip: this project (wasm + model + JS + CSS) (target ≤ 5 MB)", `${mb(sizes.total_gzip)} MB`],
   ["first load, gzip: onnxruntime-web runtime + the same model", `${mb(ortGzip + modelGzip)} MB`],
+  ["first load, Brotli (what browsers download from xray-reader-serve): this project / onnxruntime-web + the same model", `${mb(sizes.total_br)} / ${mb(ortBr + modelBr)} MB`],
 );
 console.log(`\n${results.machine}; ${bench.userAgent.match(/Chrome\/[\d.]+/)?.[0] || bench.userAgent}; ${RUNS} interleaved runs\n`);
 console.log("| measure | value |\n|---|---|");

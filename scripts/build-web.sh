@@ -2,8 +2,8 @@
 # Build the web app into target/site: the reader core as wasm (the `web` profile of Cargo.toml: size-first,
 # SIMD; XRAY_WASM_PROFILE=release for the speed-first build), its wasm-bindgen JS glue,
 # the page and element from www/, and the bundled model. Installs the wasm target and the wasm-bindgen-cli
-# version pinned in Cargo.lock when missing. Writes name.gz next to every file and target/site/sizes.json
-# (first-load transfer, gzip: zopfli via scripts/gzip.mjs).
+# version pinned in Cargo.lock when missing. Writes name.br and name.gz next to every file (scripts/compress.mjs)
+# and target/site/sizes.json (first-load transfer in gzip, the budget's measure, and in Brotli).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE=target/site
@@ -41,25 +41,34 @@ build() { # build <site subdir> <simd128|relaxed>
 build pkg simd128
 build pkg-relaxed relaxed
 cp -r www/. "$SITE/"
+# The reading worker gets wasm-build.js inlined in place of its import: the worker then requests the wasm as soon
+# as it runs, not one more round trip later (www/worker.js keeps the import, so www/ also works unbuilt; the
+# service worker still loads wasm-build.js itself).
+sed -i -e '/^import "\.\/wasm-build\.js";$/ {' -e 'r www/wasm-build.js' -e 'd' -e '}' "$SITE/worker.js"
+if grep -q 'wasm-build\.js";$' "$SITE/worker.js" || ! grep -q 'globalThis.xrayWasmBuild = ' "$SITE/worker.js"; then
+  echo "build-web.sh: could not inline wasm-build.js into worker.js" >&2
+  exit 1
+fi
 cp models/xray-reader.onnx models/xray-reader.manifest.json models/MODEL_CARD.md "$SITE/models/"
 
 # service worker: cache every file of the site under a version derived from their contents
-ASSETS=$(cd "$SITE" && find . -type f ! -name sw.js ! -name '*.gz' ! -name sizes.json | LC_ALL=C sort)
+ASSETS=$(cd "$SITE" && find . -type f ! -name sw.js ! -name '*.gz' ! -name '*.br' ! -name sizes.json | LC_ALL=C sort)
 VERSION=$(cd "$SITE" && echo "$ASSETS" | xargs sha256sum | sha256sum | cut -c1-16)
 LIST=$( (echo "./"; echo "$ASSETS") | sed 's/.*/"&"/' | paste -sd, -)
 sed -e "s/__VERSION__/$VERSION/" -e "s#__ASSETS__#[$LIST]#" www/sw.js > "$SITE/sw.js"
 
 if command -v node >/dev/null; then
-  node scripts/gzip.mjs "$SITE"
+  node scripts/compress.mjs "$SITE"
 else
-  echo "note: Node.js not found; gzip -9 instead of zopfli (larger first load)"
+  echo "note: Node.js not found; gzip -9 instead of zopfli, and no Brotli copies (larger first load)"
   find "$SITE" -type f ! -name '*.gz' -exec gzip -9 -k -f -n {} \;
 fi
 
-# first-load transfer: everything the page fetches before the first read (gzip sizes), counting the larger
-# of the two wasm builds (a browser fetches one)
+# first-load transfer: everything the page fetches before the first read, counting the larger of the two wasm
+# builds (a browser fetches one): gzip sizes (the 5 MB budget) and, where the build wrote them, Brotli sizes (what
+# a browser downloads from a server that sends the .br copies, as xray-reader-serve does)
 first_load() {
-  local total=0 f sz pkg=pkg
+  local total=0 total_br=0 f sz br pkg=pkg
   [ "$(stat -c%s "$SITE/pkg-relaxed/xray_reader_bg.wasm.gz")" -gt "$(stat -c%s "$SITE/pkg/xray_reader_bg.wasm.gz")" ] && pkg=pkg-relaxed
   echo "{"
   for f in index.html app.js style.css xray-reader.js worker.js sw.js manifest.webmanifest \
@@ -67,9 +76,15 @@ first_load() {
            i18n/en.json icons/icon.svg; do
     sz=$(stat -c%s "$SITE/$f.gz")
     total=$((total + sz))
-    printf '  "%s": {"raw": %d, "gzip": %d},\n' "$f" "$(stat -c%s "$SITE/$f")" "$sz"
+    br=""
+    if [ -f "$SITE/$f.br" ]; then
+      total_br=$((total_br + $(stat -c%s "$SITE/$f.br")))
+      br=$(printf ', "br": %d' "$(stat -c%s "$SITE/$f.br")")
+    fi
+    printf '  "%s": {"raw": %d, "gzip": %d%s},\n' "$f" "$(stat -c%s "$SITE/$f")" "$sz" "$br"
   done
+  [ "$total_br" -gt 0 ] && printf '  "total_br": %d,\n' "$total_br"
   printf '  "total_gzip": %d,\n  "budget_gzip": %d\n}\n' "$total" $((5 * 1000 * 1000))
 }
 first_load > "$SITE/sizes.json"
-echo "site: $SITE (version $VERSION); first load $(awk '/total_gzip/ {gsub(/,/, ""); printf "%.2f MB", $2/1e6}' "$SITE/sizes.json") gzip (budget 5 MB)"
+echo "site: $SITE (version $VERSION); first load $(awk '/total_gzip/ {gsub(/,/, ""); printf "%.2f MB", $2/1e6}' "$SITE/sizes.json") gzip (budget 5 MB)$(awk '/total_br/ {gsub(/,/, ""); printf ", %.2f MB Brotli", $2/1e6}' "$SITE/sizes.json")"

@@ -1,4 +1,4 @@
-//! The local static server (`xray-reader-serve`): the security headers the page relies on, gzip siblings,
+//! The local static server (`xray-reader-serve`): the security headers the page relies on, Brotli and gzip siblings,
 //! MIME types, and no escape from the site folder.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -42,7 +42,7 @@ fn get(port: u16, path: &str, extra: &str) -> (String, String, Vec<u8>) {
 }
 
 #[test]
-fn serves_the_site_with_csp_isolation_gzip_and_nothing_outside_it() {
+fn serves_the_site_with_csp_isolation_compression_and_nothing_outside_it() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
     std::fs::create_dir_all(site.join("pkg")).unwrap();
@@ -50,6 +50,9 @@ fn serves_the_site_with_csp_isolation_gzip_and_nothing_outside_it() {
     std::fs::write(site.join("pkg/x.wasm"), b"\0asm\x01\0\0\0").unwrap();
     std::fs::write(site.join("app.js"), "plain").unwrap();
     std::fs::write(site.join("app.js.gz"), b"\x1f\x8b pretend-gzip").unwrap();
+    std::fs::write(site.join("style.css"), "plain css").unwrap();
+    std::fs::write(site.join("style.css.gz"), b"\x1f\x8b pretend-gzip css").unwrap();
+    std::fs::write(site.join("style.css.br"), b"pretend-brotli css").unwrap();
     std::fs::write(dir.path().join("secret.txt"), "outside the site").unwrap();
     let server = serve(&site);
 
@@ -89,6 +92,23 @@ fn serves_the_site_with_csp_isolation_gzip_and_nothing_outside_it() {
     let (_, plain_headers, _) = get(server.port, "/app.js", "");
     let tag = |h: &str| h.lines().find_map(|l| l.strip_prefix("etag: ")).unwrap().to_string();
     assert_ne!(tag(&gz_headers), tag(&plain_headers));
+
+    // Brotli where the build wrote a `.br` and the client takes it (as browsers do), gzip for a client that
+    // takes only gzip or refuses br with q=0, gzip again where there is no `.br`; each copy its own validator
+    let (_, br_headers, body) = get(server.port, "/style.css", "Accept-Encoding: gzip, deflate, br, zstd\r\n");
+    assert!(br_headers.contains("content-encoding: br"), "{br_headers}");
+    assert!(br_headers.contains("content-type: text/css"));
+    assert_eq!(body, b"pretend-brotli css");
+    for only_gzip in ["gzip", "gzip, br;q=0", "br;q=0.0, gzip;q=0.5"] {
+        let (_, headers, body) = get(server.port, "/style.css", &format!("Accept-Encoding: {only_gzip}\r\n"));
+        assert!(headers.contains("content-encoding: gzip"), "{only_gzip}: {headers}");
+        assert_eq!(body, b"\x1f\x8b pretend-gzip css");
+    }
+    let (_, gz_css_headers, _) = get(server.port, "/style.css", "Accept-Encoding: gzip\r\n");
+    assert_ne!(tag(&br_headers), tag(&gz_css_headers));
+    let (_, headers, body) = get(server.port, "/style.css", "Accept-Encoding: br;q=0, gzip;q=0\r\n");
+    assert!(!headers.contains("content-encoding"), "{headers}");
+    assert_eq!(body, b"plain css");
 
     for path in ["/../secret.txt", "/pkg/../../secret.txt", "/%2e%2e/secret.txt", "/missing.js"] {
         let (status, _, body) = get(server.port, path, "");

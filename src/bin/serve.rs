@@ -1,5 +1,6 @@
 //! `xray-reader-serve`: a small static server for the built site on 127.0.0.1 (PORT, default 8080; 0 picks a
-//! free port and prints it), serving `name.gz` siblings to clients that accept gzip, with the
+//! free port and prints it), serving the precompressed `name.br` sibling to clients that accept Brotli and
+//! `name.gz` to those that accept gzip, with the
 //! headers the page needs: correct MIME types (wasm), a Content-Security-Policy that forbids remote
 //! connections, and cross-origin isolation. Every response carries an ETag and `If-None-Match` gets a 304, so
 //! the service worker's install (which revalidates) does not download the wasm and model a second time.
@@ -26,11 +27,23 @@ fn mime(path: &Path) -> &'static str {
     }
 }
 
+/// Whether an `Accept-Encoding` value accepts `coding` (a listed coding, or `*`, without `q=0`).
+fn accepts(value: &str, coding: &str) -> bool {
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")).and_then(|q| q.parse::<f32>().ok()) == Some(0.0)
+        });
+        (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
+    })
+}
+
 fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut line = String::new();
     let mut reader = BufReader::new(s.try_clone()?);
     reader.read_line(&mut line)?;
-    let mut gzip_ok = false;
+    let mut accept_encoding = String::new();
     let mut if_none_match = None;
     loop {
         let mut h = String::new();
@@ -38,8 +51,8 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
             break;
         }
         if let Some((name, value)) = h.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("accept-encoding") && value.to_ascii_lowercase().contains("gzip") {
-                gzip_ok = true;
+            if name.trim().eq_ignore_ascii_case("accept-encoding") {
+                accept_encoding = value.trim().to_string();
             }
             if name.trim().eq_ignore_ascii_case("if-none-match") {
                 if_none_match = Some(value.trim().to_string());
@@ -64,12 +77,19 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
         write!(s, "HTTP/1.1 405 Method Not Allowed\r\n{headers}Content-Length: 0\r\n\r\n")?;
         return Ok(());
     }
-    // a precompressed sibling (the build writes `name.gz` next to every file) when the client takes gzip
-    let gz = PathBuf::from(format!("{}.gz", file.display()));
-    let (body, encoding) = match (gzip_ok, std::fs::read(&gz)) {
-        (true, Ok(b)) => (Ok(b), "Content-Encoding: gzip\r\n"),
-        _ => (std::fs::read(&file), ""),
+    // a precompressed sibling (the build writes `name.br` and `name.gz` next to every file): Brotli where the
+    // client takes it (the wasm is ~30 % smaller than in gzip), else gzip, else the file itself
+    let sibling = |ext: &str, coding: &'static str| {
+        accepts(&accept_encoding, coding)
+            .then(|| std::fs::read(format!("{}.{ext}", file.display())).ok())
+            .flatten()
+            .map(|b| (b, coding))
     };
+    let (body, coding) = match sibling("br", "br").or_else(|| sibling("gz", "gzip")) {
+        Some((b, coding)) => (Ok(b), Some(coding)),
+        None => (std::fs::read(&file), None),
+    };
+    let encoding = coding.map(|c| format!("Content-Encoding: {c}\r\n")).unwrap_or_default();
     match (safe, body) {
         (true, Ok(body)) => {
             // the content's hash, per encoding (a strong validator for exactly these bytes)
@@ -77,7 +97,7 @@ fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 body.hash(&mut h);
-                format!("\"{:016x}{}\"", h.finish(), if encoding.is_empty() { "" } else { "-gz" })
+                format!("\"{:016x}{}\"", h.finish(), coding.map(|c| format!("-{c}")).unwrap_or_default())
             };
             let matches =
                 if_none_match.as_deref().is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
