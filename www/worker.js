@@ -1,5 +1,6 @@
 // The reading worker: hosts the wasm module and the model, so the page never freezes.
-// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl, backend, wasmBuild} -> {type:"ready", manifest, startup}
+// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl, backend, wasmBuild, showDownload} ->
+// {type:"progress", stage:"downloading", fraction}* (the model's download; showDownload only) and {type:"ready", manifest, startup}
 // {type:"read", input, options} -> {type:"progress", stage}* then {type:"result", report, image, heatmap}
 // {type:"backend"} -> {type:"backend", info, start, check, error} once the engine choice is made (WebGPU is
 // started after "ready", in the background: self-check and timing against the CPU engine decide "auto").
@@ -53,12 +54,61 @@ function crashed(e, error) {
 self.addEventListener("error", (e) => crashed(e, e.error));
 self.addEventListener("unhandledrejection", (e) => crashed(e, e.reason));
 
-async function fetchBytes(url) {
+/**
+ * A response whose headers take this long comes over a slow connection: its download will take seconds, so it
+ * is worth counting. On a fast one the count is not shown and not made: reading a body chunk by chunk in
+ * this worker instead of `arrayBuffer()` made the wasm ready ~50–150 ms later on loopback (3 interleaved runs).
+ */
+const SLOW_FIRST_BYTE_MS = 150;
+
+/**
+ * Fetch a file's bytes. With `onFraction`, over a slow connection (SLOW_FIRST_BYTE_MS), report how much of it
+ * has arrived (0–1, at most every 250 ms and once at the end) while it downloads: the model on a start from
+ * the network, so a slow connection shows a moving figure rather than a still "Loading…". The size comes from the build's sizes.json (decoded sizes,
+ * what the body yields), or from Content-Length when the response is not compressed; without either, nothing
+ * is reported. Only the model is counted: teeing the wasm's response to count it slowed its streaming compile
+ * (wasm ready ~150 ms later on loopback). The two download side by side and are of similar size (1.98 and
+ * 1.70 MB in Brotli), so the model's share tracks the whole download.
+ */
+async function fetchBytes(url, onFraction = null) {
+  const asked = performance.now();
   const res = await fetch(url);
   if (!res.ok) {
     throw Object.assign(new Error(`cannot load ${url}: HTTP ${res.status}`), { kind: "model_unavailable" });
   }
-  return new Uint8Array(await res.arrayBuffer());
+  const slow = performance.now() - asked >= SLOW_FIRST_BYTE_MS;
+  if (!onFraction || !slow || !res.body) return new Uint8Array(await res.arrayBuffer());
+  const base = new URL("./", import.meta.url).href;
+  const encoded = res.headers.get("Content-Encoding");
+  const length = Number(res.headers.get("Content-Length")) || 0;
+  let size = !encoded && length > 0 ? length : 0;
+  if (!size && res.url.startsWith(base)) {
+    const table = await fetch(new URL("./sizes.json", import.meta.url)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+    const entry = table[res.url.slice(base.length)];
+    size = entry && entry.raw > 0 ? entry.raw : 0;
+  }
+  const chunks = [];
+  let got = 0;
+  let last = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.byteLength;
+    if (size && performance.now() - last >= 250) {
+      last = performance.now();
+      onFraction(Math.min(1, got / size));
+    }
+  }
+  if (size && last > 0) onFraction(Math.min(1, got / size));
+  const bytes = new Uint8Array(got);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return bytes;
 }
 
 /** Wall-clock time (ms since the epoch), comparable between the page and this worker. */
@@ -93,15 +143,19 @@ async function chooseBackend(onnx, preference) {
   return result;
 }
 
-async function load(id, modelUrl, manifestUrl, backend, wasmBuild) {
+async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload) {
   // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build; should
   // the relaxed build fail to load all the same, the SIMD128 one is tried before giving up
   let build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
   // the .wasm is requested with its glue, not after it: the glue's round trip and evaluation no longer delay
   // the largest download of the start (one round trip less on a slow network); the glue compiles it as it
   // streams in
+  // download progress only when the files come from the network (the host says so: no service worker in
+  // charge); from the offline copy a start takes well under a second
+  const onFraction = showDownload ? (fraction) => post({ type: "progress", id, stage: "downloading", fraction }) : null;
   const instantiate = (b) => {
-    const wasmResponse = fetch(new URL(`./${b}/xray_reader_bg.wasm`, import.meta.url));
+    const url = new URL(`./${b}/xray_reader_bg.wasm`, import.meta.url);
+    const wasmResponse = fetch(url);
     wasmResponse.catch(() => {}); // a failed fetch is reported by the glue; if the glue itself fails, not twice
     return import(`./${b}/xray_reader.js`).then(async (g) => {
       const m = await g.default({ module_or_path: wasmResponse });
@@ -117,7 +171,7 @@ async function load(id, modelUrl, manifestUrl, backend, wasmBuild) {
     instantiate(build)
       .catch((e) => (build === "pkg-relaxed" ? instantiate("pkg") : Promise.reject(e)))
       .then((m) => ((marks.wasmReady = now()), m)),
-    fetchBytes(modelUrl).then((b) => ((marks.modelFetched = now()), b)),
+    fetchBytes(modelUrl, onFraction).then((b) => ((marks.modelFetched = now()), b)),
     fetchBytes(manifestUrl),
   ]);
   wasm = module;
@@ -233,7 +287,8 @@ self.onmessage = async (event) => {
   const { id, type } = event.data;
   try {
     if (type === "init") {
-      await load(id, event.data.modelUrl, event.data.manifestUrl, event.data.backend || "auto", event.data.wasmBuild);
+      const { modelUrl, manifestUrl, wasmBuild, showDownload } = event.data;
+      await load(id, modelUrl, manifestUrl, event.data.backend || "auto", wasmBuild, !!showDownload);
     } else if (type === "read") {
       if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
       // the worker's stages (ms), next to the report's own `timings_ms` for what ran in wasm

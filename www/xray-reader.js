@@ -22,9 +22,10 @@ export class XrayReaderError extends Error {
 }
 
 /**
- * Start the reader. options: { modelUrl, manifestUrl, backend: "auto"|"cpu"|"webgpu", onProgress(stage),
+ * Start the reader. options: { modelUrl, manifestUrl, backend: "auto"|"cpu"|"webgpu", onProgress(stage, detail),
  * wasmBuild: "auto"|"simd128" } (wasmBuild: "auto" runs the relaxed-SIMD build where the browser has relaxed
- * SIMD; "simd128" always runs the SIMD128 one).
+ * SIMD; "simd128" always runs the SIMD128 one). onProgress gets stage "downloading" with detail { fraction }
+ * (0–1 of the model's bytes) while the model comes from the network, i.e. when no service worker serves the page.
  * Resolves once the model is loaded and verified against its manifest checksum.
  */
 export async function createReader(options = {}) {
@@ -80,8 +81,12 @@ class Reader {
     this._worker = new Worker(new URL("worker.js", HERE), { type: "module", name: "xray-reader" });
     this._worker.onmessage = (e) => this._onMessage(e.data);
     this._worker.onerror = (e) => this._fail(new XrayReaderError("internal", `the reading worker failed: ${e.message || "unknown error"}`));
+    // download progress when the files come from the network: no service worker serves this page (a first
+    // visit of the app, or a host page without one)
+    const showDownload = !(navigator.serviceWorker && navigator.serviceWorker.controller);
     const ready = await this._call({
       type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend, wasmBuild: this.wasmBuild,
+      showDownload,
     });
     this.manifest = ready.manifest;
     /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
@@ -91,8 +96,9 @@ class Reader {
   _onMessage(msg) {
     const pending = this._pending.get(msg.id);
     if (msg.type === "progress") {
-      this.onProgress(msg.stage);
-      if (pending && pending.onProgress) pending.onProgress(msg.stage);
+      const detail = msg.fraction === undefined ? undefined : { fraction: msg.fraction };
+      this.onProgress(msg.stage, detail);
+      if (pending && pending.onProgress) pending.onProgress(msg.stage, detail);
       return;
     }
     if (msg.type === "crash") {
@@ -419,7 +425,7 @@ export class XrayReaderElement extends HTMLElement {
 
   async _startReader() {
     this._setStage("loading_model");
-    const opts = { backend: this.getAttribute("backend") || "auto", onProgress: (s) => this._setStage(s) };
+    const opts = { backend: this.getAttribute("backend") || "auto", onProgress: (s, d) => this._setStage(s, d) };
     if (this.getAttribute("model-url")) opts.modelUrl = this.getAttribute("model-url");
     if (this.getAttribute("manifest-url")) opts.manifestUrl = this.getAttribute("manifest-url");
     try {
@@ -445,7 +451,7 @@ export class XrayReaderElement extends HTMLElement {
       "save-png": "save_png", "save-json": "save_json", print: "print", again: "start_over" };
     for (const [id, key] of Object.entries(text)) this.$(id).textContent = m[key];
     this.$("base").setAttribute("aria-label", m.corners_hint);
-    this._setStage(this.state.stage);
+    this._setStage(this.state.stage, this.state.stageDetail);
     if (this.state.report) this._renderReport();
     if (this.state.error) this._showError(this.state.error);
     this.dispatchEvent(new CustomEvent("languagechange", { detail: { lang: code } }));
@@ -456,10 +462,12 @@ export class XrayReaderElement extends HTMLElement {
     return format(m[key] ?? key, values);
   }
 
-  _setStage(stage) {
+  _setStage(stage, detail) {
     this.state.stage = stage;
+    this.state.stageDetail = detail;
     if (!this.messages) return;
-    this.$("status").textContent = stage ? this._t(`stage_${stage}`) : "";
+    const percent = detail && detail.fraction !== undefined ? Math.round(detail.fraction * 100) : "";
+    this.$("status").textContent = stage ? this._t(`stage_${stage}`, { percent }) : "";
     const busy = stage && stage !== "ready";
     for (const id of ["camera", "capture"]) this.$(id).disabled = !!busy;
     this.$("file").disabled = !!busy;

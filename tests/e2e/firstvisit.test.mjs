@@ -47,3 +47,57 @@ test("a first visit downloads the wasm and the model once, and is offline-ready"
     server.stop();
   }
 });
+
+// What the element shows while it starts, polled until it is ready: [{ stage, fraction, text }], changes only.
+async function startStages(page) {
+  const seen = [];
+  for (;;) {
+    const s = await page.evaluate(() => {
+      const el = document.querySelector("xray-reader");
+      const status = el && el.shadowRoot && el.shadowRoot.querySelector("[data-id=status]");
+      if (!status) return null;
+      const d = el.state.stageDetail;
+      return { stage: el.state.stage, fraction: d ? d.fraction : null, text: status.textContent, ready: el.readyAt > 0 };
+    });
+    if (s) {
+      const last = seen[seen.length - 1];
+      if (!last || last.stage !== s.stage || last.fraction !== s.fraction) seen.push(s);
+      if (s.ready) return seen;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+test("a first visit over a slow connection shows how much of the model has downloaded; the offline copy starts without it", async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // 200 ms round trips (a mobile network: the worker counts when the first byte takes ≥ 150 ms) and ~3.8 MB
+    // at 20 Mbit/s, about two seconds of downloading with progress every 250 ms
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 200, downloadThroughput: 2.5e6, uploadThroughput: 2.5e6 });
+    await page.goto(server.url);
+    const first = await startStages(page);
+    const downloading = first.filter((s) => s.stage === "downloading");
+    assert.ok(downloading.length >= 2, `progress shown while downloading: ${JSON.stringify(first)}`);
+    const fractions = downloading.map((s) => s.fraction);
+    assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b), "the share only grows");
+    assert.ok(fractions.every((f) => f > 0 && f <= 1) && fractions[fractions.length - 1] > 0.5, `${fractions}`);
+    assert.ok(downloading.every((s) => /model/.test(s.text)), downloading[0].text);
+    for (const s of downloading) assert.match(s.text, new RegExp(`: ${Math.round(s.fraction * 100)} %`));
+    assert.equal(first[first.length - 1].stage, "ready");
+
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
+    await page.reload();
+    const again = await startStages(page);
+    assert.ok(!again.some((s) => s.stage === "downloading"), `served by the offline copy: ${JSON.stringify(again)}`);
+    await context.close();
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+});
