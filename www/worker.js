@@ -64,11 +64,12 @@ const SLOW_FIRST_BYTE_MS = 150;
 /**
  * Fetch a file's bytes. With `onFraction`, over a slow connection (SLOW_FIRST_BYTE_MS), report how much of it
  * has arrived (0–1, at most every 250 ms and once at the end) while it downloads: the model on a start from
- * the network, so a slow connection shows a moving figure rather than a still "Loading…". The size comes from the build's sizes.json (decoded sizes,
- * what the body yields), or from Content-Length when the response is not compressed; without either, nothing
- * is reported. Only the model is counted: teeing the wasm's response to count it slowed its streaming compile
- * (wasm ready ~150 ms later on loopback). The two download side by side and are of similar size (1.98 and
- * 1.70 MB in Brotli), so the model's share tracks the whole download.
+ * the network, so a slow connection shows a moving figure rather than a still "Loading…". The size comes from
+ * the build's sizes.json (decoded sizes, what the body yields; looked up while the body streams in), or from
+ * Content-Length when the response is not compressed; without either, nothing is reported. Only the model is
+ * counted: teeing the wasm's response to count it slowed its streaming compile (wasm ready ~150 ms later on
+ * loopback). The two download side by side and are of similar size (1.98 and 1.70 MB in Brotli), so the
+ * model's share tracks the whole download.
  */
 async function fetchBytes(url, onFraction = null) {
   const asked = performance.now();
@@ -79,14 +80,17 @@ async function fetchBytes(url, onFraction = null) {
   const slow = performance.now() - asked >= SLOW_FIRST_BYTE_MS;
   if (!onFraction || !slow || !res.body) return new Uint8Array(await res.arrayBuffer());
   const base = new URL("./", import.meta.url).href;
-  const encoded = res.headers.get("Content-Encoding");
   const length = Number(res.headers.get("Content-Length")) || 0;
-  let size = !encoded && length > 0 ? length : 0;
-  if (!size && res.url.startsWith(base)) {
-    const table = await fetch(new URL("./sizes.json", import.meta.url)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
-    const entry = table[res.url.slice(base.length)];
-    size = entry && entry.raw > 0 ? entry.raw : 0;
-  }
+  let size = !res.headers.get("Content-Encoding") && length > 0 ? length : 0;
+  const sized = size || !res.url.startsWith(base)
+    ? Promise.resolve()
+    : fetch(new URL("./sizes.json", import.meta.url))
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((table) => {
+        const entry = table[res.url.slice(base.length)];
+        if (entry && entry.raw > 0) size = entry.raw;
+      })
+      .catch(() => {});
   const chunks = [];
   let got = 0;
   let last = 0;
@@ -101,6 +105,7 @@ async function fetchBytes(url, onFraction = null) {
       onFraction(Math.min(1, got / size));
     }
   }
+  await sized;
   if (size && last > 0) onFraction(Math.min(1, got / size));
   const bytes = new Uint8Array(got);
   let at = 0;
@@ -147,12 +152,12 @@ async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload)
   // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build; should
   // the relaxed build fail to load all the same, the SIMD128 one is tried before giving up
   let build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
-  // the .wasm is requested with its glue, not after it: the glue's round trip and evaluation no longer delay
-  // the largest download of the start (one round trip less on a slow network); the glue compiles it as it
-  // streams in
   // download progress only when the files come from the network (the host says so: no service worker in
   // charge); from the offline copy a start takes well under a second
   const onFraction = showDownload ? (fraction) => post({ type: "progress", id, stage: "downloading", fraction }) : null;
+  // the .wasm is requested with its glue, not after it: the glue's round trip and evaluation no longer delay
+  // the largest download of the start (one round trip less on a slow network); the glue compiles it as it
+  // streams in
   const instantiate = (b) => {
     const url = new URL(`./${b}/xray_reader_bg.wasm`, import.meta.url);
     const wasmResponse = fetch(url);
