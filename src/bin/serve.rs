@@ -27,16 +27,23 @@ fn mime(path: &Path) -> &'static str {
     }
 }
 
-/// Whether an `Accept-Encoding` value accepts `coding` (a listed coding, or `*`, without `q=0`).
+/// Whether an `Accept-Encoding` value accepts `coding`: named without `q=0`, or not named and `*` is accepted.
 fn accepts(value: &str, coding: &str) -> bool {
-    value.split(',').any(|item| {
+    let mut wildcard = false;
+    for item in value.split(',') {
         let mut parts = item.split(';').map(str::trim);
         let name = parts.next().unwrap_or("");
         let refused = parts.any(|p| {
             p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")).and_then(|q| q.parse::<f32>().ok()) == Some(0.0)
         });
-        (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
-    })
+        if name.eq_ignore_ascii_case(coding) {
+            return !refused;
+        }
+        if name == "*" {
+            wildcard = !refused;
+        }
+    }
+    wildcard
 }
 
 fn respond(mut s: TcpStream, root: &Path) -> std::io::Result<()> {
