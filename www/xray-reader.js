@@ -25,7 +25,8 @@ export class XrayReaderError extends Error {
  * Start the reader. options: { modelUrl, manifestUrl, backend: "auto"|"cpu"|"webgpu", onProgress(stage, detail),
  * wasmBuild: "auto"|"simd128" } (wasmBuild: "auto" runs the relaxed-SIMD build where the browser has relaxed
  * SIMD; "simd128" always runs the SIMD128 one). onProgress gets stage "downloading" with detail { fraction }
- * (0–1 of the model's bytes) while the model comes from the network, i.e. when no service worker serves the page.
+ * (0–1 of the model's bytes) while the model comes over a slow connection: no service worker serves the page
+ * and the model's first byte took ≥ 150 ms (worker.js, SLOW_FIRST_BYTE_MS).
  * Resolves once the model is loaded and verified against its manifest checksum.
  */
 export async function createReader(options = {}) {
