@@ -1,18 +1,10 @@
 // One read, timed on its own: `INPUT=photo|film RUNS=9 node bench/read.mjs` (after scripts/build-web.sh and
 // cargo build --bins). photo: the 12 MP JPEG of the full benchmark; film: the 512 px film file it is drawn
 // from. Prints the median wall time and the median stages (page and wasm) of RUNS reads on the CPU engine.
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { launch, startServer } from "../tests/e2e/harness.mjs";
+import { stageBenchSite } from "./site.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SITE = path.join(ROOT, "target/bench-site");
-fs.rmSync(SITE, { recursive: true, force: true });
-fs.cpSync(process.env.SITE || path.join(ROOT, "target/site"), SITE, { recursive: true });
-fs.cpSync(path.join(ROOT, "bench/web"), path.join(SITE, "bench"), { recursive: true });
-fs.copyFileSync(path.join(ROOT, "tests/fixtures/nih-pneumonia.jpg"), path.join(SITE, "bench/film.jpg"));
-const server = await startServer(SITE);
+const server = await startServer(stageBenchSite(process.env.SITE ? { from: process.env.SITE } : {}));
 const browser = await launch([]);
 try {
   const page = await (await browser.newContext()).newPage();

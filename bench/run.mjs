@@ -5,30 +5,23 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { fileURLToPath } from "node:url";
 import { launch, startServer } from "../tests/e2e/harness.mjs";
+import { brotliOptions } from "../scripts/compress.mjs";
+import { ROOT, stageBenchSite } from "./site.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SITE = path.join(ROOT, "target/bench-site");
 const OUT = path.join(ROOT, "target/bench");
 const RUNS = Number(process.env.RUNS || 30);
 const ORT = path.join(ROOT, "node_modules/onnxruntime-web/dist");
 const ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"];
 
-fs.rmSync(SITE, { recursive: true, force: true });
-fs.cpSync(path.join(ROOT, "target/site"), SITE, { recursive: true });
-fs.cpSync(path.join(ROOT, "bench/web"), path.join(SITE, "bench"), { recursive: true });
-fs.mkdirSync(path.join(SITE, "bench/ort"), { recursive: true });
-for (const f of ORT_FILES) fs.copyFileSync(path.join(ORT, f), path.join(SITE, "bench/ort", f));
-fs.copyFileSync(path.join(ROOT, "tests/fixtures/nih-pneumonia.jpg"), path.join(SITE, "bench/film.jpg"));
+const SITE = stageBenchSite({ extra: ORT_FILES.map((f) => [path.join(ORT, f), `bench/ort/${f}`]) });
 fs.mkdirSync(OUT, { recursive: true });
 
 const gz = (p) => zlib.gzipSync(fs.readFileSync(p), { level: 9 }).length;
-// Brotli as scripts/compress.mjs writes it for this project's files (quality 11, 16 MiB window)
+// Brotli as scripts/compress.mjs writes it for this project's files
 const br = (p) => {
   const data = fs.readFileSync(p);
-  const { BROTLI_PARAM_QUALITY: Q, BROTLI_PARAM_LGWIN: W, BROTLI_PARAM_SIZE_HINT: H } = zlib.constants;
-  return zlib.brotliCompressSync(data, { params: { [Q]: 11, [W]: 24, [H]: data.length } }).length;
+  return zlib.brotliCompressSync(data, brotliOptions(data)).length;
 };
 const server = await startServer(SITE);
 // --enable-unsafe-webgpu: WebGPU where Chromium has it; without a GPU that is SwiftShader (CPU emulation)

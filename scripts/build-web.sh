@@ -68,7 +68,7 @@ fi
 # builds (a browser fetches one): gzip sizes (the 5 MB budget) and, where the build wrote them, Brotli sizes (what
 # a browser downloads from a server that sends the .br copies, as xray-reader-serve does)
 first_load() {
-  local total=0 total_br=0 f sz br pkg=pkg
+  local total=0 total_br=0 f sz br bsz pkg=pkg
   [ "$(stat -c%s "$SITE/pkg-relaxed/xray_reader_bg.wasm.gz")" -gt "$(stat -c%s "$SITE/pkg/xray_reader_bg.wasm.gz")" ] && pkg=pkg-relaxed
   echo "{"
   for f in index.html app.js style.css xray-reader.js worker.js sw.js manifest.webmanifest \
@@ -78,8 +78,9 @@ first_load() {
     total=$((total + sz))
     br=""
     if [ -f "$SITE/$f.br" ]; then
-      total_br=$((total_br + $(stat -c%s "$SITE/$f.br")))
-      br=$(printf ', "br": %d' "$(stat -c%s "$SITE/$f.br")")
+      bsz=$(stat -c%s "$SITE/$f.br")
+      total_br=$((total_br + bsz))
+      br=", \"br\": $bsz"
     fi
     printf '  "%s": {"raw": %d, "gzip": %d%s},\n' "$f" "$(stat -c%s "$SITE/$f")" "$sz" "$br"
   done

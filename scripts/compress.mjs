@@ -5,20 +5,21 @@
 //   a devDependency) writes standard gzip streams 4-7 % smaller than `gzip -9` on the wasm and the model;
 //   without it (no `npm ci`), zlib level 9.
 // Every stream is decoded again and compared with its file before it is written. ~1.5 min on 2 cores.
-// Usage: node scripts/compress.mjs DIR
+// Usage: node scripts/compress.mjs DIR (bench/run.mjs imports `brotliOptions` to size other files alike)
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 
-const dir = process.argv[2];
-if (!dir) throw new Error("usage: node scripts/compress.mjs DIR");
-let zopfli = null;
-try {
-  zopfli = await import("@gfx/zopfli");
-} catch {
-  console.log("note: @gfx/zopfli not installed (npm ci adds it); using zlib level 9");
-}
+/** zlib's Brotli options for `data`: quality 11, 16 MiB window. */
+export const brotliOptions = (data) => ({
+  params: {
+    [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+    [zlib.constants.BROTLI_PARAM_LGWIN]: 24,
+    [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+  },
+});
 
 function files(d) {
   return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => {
@@ -27,25 +28,29 @@ function files(d) {
   });
 }
 
-const gzip = (data) =>
-  zopfli
-    ? new Promise((resolve, reject) => zopfli.gzip(data, { numiterations: 15 }, (e, out) => (e ? reject(e) : resolve(out))))
-    : Promise.resolve(zlib.gzipSync(data, { level: 9 }));
-const brotli = (data) =>
-  promisify(zlib.brotliCompress)(data, {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
-      [zlib.constants.BROTLI_PARAM_LGWIN]: 24,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
-    },
-  });
-
-for (const f of files(dir)) {
-  const data = fs.readFileSync(f);
-  // both at once: Brotli runs on libuv's thread pool while zopfli works
-  const [gz, br] = await Promise.all([gzip(data), brotli(data)]);
-  if (!zlib.gunzipSync(gz).equals(data)) throw new Error(`gzip of ${f} does not round-trip`);
-  if (!zlib.brotliDecompressSync(br).equals(data)) throw new Error(`brotli of ${f} does not round-trip`);
-  fs.writeFileSync(`${f}.gz`, gz);
-  fs.writeFileSync(`${f}.br`, br);
+async function main(dir) {
+  if (!dir) throw new Error("usage: node scripts/compress.mjs DIR");
+  let zopfli = null;
+  try {
+    zopfli = await import("@gfx/zopfli");
+  } catch {
+    console.log("note: @gfx/zopfli not installed (npm ci adds it); using zlib level 9");
+  }
+  const gzip = (data) =>
+    zopfli
+      ? new Promise((resolve, reject) => zopfli.gzip(data, { numiterations: 15 }, (e, out) => (e ? reject(e) : resolve(out))))
+      : Promise.resolve(zlib.gzipSync(data, { level: 9 }));
+  const brotli = (data) => promisify(zlib.brotliCompress)(data, brotliOptions(data));
+  for (const f of files(dir)) {
+    const data = fs.readFileSync(f);
+    // both at once: Brotli runs on libuv's thread pool while zopfli works
+    const [gz, br] = await Promise.all([gzip(data), brotli(data)]);
+    if (!zlib.gunzipSync(gz).equals(data)) throw new Error(`gzip of ${f} does not round-trip`);
+    if (!zlib.brotliDecompressSync(br).equals(data)) throw new Error(`brotli of ${f} does not round-trip`);
+    fs.writeFileSync(`${f}.gz`, gz);
+    fs.writeFileSync(`${f}.br`, br);
+  }
 }
+
+// run as a script (build-web.sh), not when imported
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await main(process.argv[2]);
