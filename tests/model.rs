@@ -117,6 +117,32 @@ fn folding_the_int8_weights_at_load_gives_what_tracts_own_dequantization_gives()
     close(&ours.embedding, &values(4), 1e-3, "embedding");
 }
 
+/// The CPU engine leaves one of tract's declutter passes out (`engine::cpu::optimise`); on the fixture films'
+/// inputs its plan must give bitwise what tract's full `into_optimized` gives on the same graph.
+#[test]
+fn the_cpu_engines_optimisation_computes_what_tracts_full_one_computes() {
+    use tract_onnx::prelude::*;
+    use xray_reader::engine::{LoadTimings, cpu, typed_model};
+    use xray_reader::reader::ReadOptions;
+    let r = reader();
+    let i = &r.manifest().input;
+    let shape = [1, 1, i.height as usize, i.width as usize];
+    let typed = || typed_model(BUNDLED_ONNX, r.manifest(), &mut LoadTimings::default()).unwrap();
+    let ours = cpu::optimise(typed()).unwrap().into_runnable().unwrap();
+    let full = typed().into_optimized().unwrap().into_runnable().unwrap();
+    for name in meta()["films"].as_object().unwrap().keys() {
+        let input = r.begin_bytes(&bytes(name), &ReadOptions::default()).unwrap().input;
+        let x: Tensor = tract_ndarray::Array4::from_shape_vec(shape, input).unwrap().into();
+        let (a, b) = (ours.run(tvec!(x.clone().into())).unwrap(), full.run(tvec!(x.into())).unwrap());
+        assert_eq!(a.len(), b.len());
+        for (k, (a, b)) in a.iter().zip(b.iter()).enumerate() {
+            let (a, b) = (a.to_plain_array_view::<f32>().unwrap(), b.to_plain_array_view::<f32>().unwrap());
+            assert_eq!(a.shape(), b.shape(), "{name}: output {k}");
+            assert!(a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits()), "{name}: output {k} differs");
+        }
+    }
+}
+
 #[test]
 fn the_reader_agrees_with_onnxruntime_on_the_fixture_films() {
     // fixtures.json: onnxruntime (Python) on the training pipeline's own preprocessing of the same files;

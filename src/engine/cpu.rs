@@ -26,7 +26,7 @@ impl CpuEngine {
         let prepare = |e: TractError| Error::ModelMismatch(format!("cannot prepare the model: {e:#}"));
         let typed = super::typed_model(onnx, manifest, timings)?;
         let t = Instant::now();
-        let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(prepare)?;
+        let plan = optimise(typed).and_then(|m| m.into_runnable()).map_err(prepare)?;
         timings.optimise = ms(t);
         // The optimised graph knows every output shape for this input size: check them against the manifest
         // before any user image (no probe inference: that would cost a whole model step at start-up).
@@ -43,6 +43,14 @@ impl CpuEngine {
         spec.check(&shapes)?;
         Ok(CpuEngine { plan, shape, spec })
     }
+}
+
+/// tract's `into_optimized` with `engine::declutter` (tract's declutter less `ChangeAxes`) in place of its
+/// full declutter, then tract's codegen.
+pub fn optimise(mut model: TypedModel) -> TractResult<TypedModel> {
+    super::declutter(&mut model)?;
+    model.optimize()?;
+    Ok(model)
 }
 
 impl CpuEngine {
