@@ -118,7 +118,8 @@ fn folding_the_int8_weights_at_load_gives_what_tracts_own_dequantization_gives()
 }
 
 /// The CPU engine leaves one of tract's declutter passes out (`engine::cpu::optimise`); on the fixture films'
-/// inputs its plan must give bitwise what tract's full `into_optimized` gives on the same graph.
+/// inputs its plan must give what tract's full `into_optimized` gives on the same graph (bitwise on the
+/// machines measured; the check allows a relative 1e-6 in case another CPU's kernels round differently).
 #[test]
 fn the_cpu_engines_optimisation_computes_what_tracts_full_one_computes() {
     use tract_onnx::prelude::*;
@@ -138,7 +139,8 @@ fn the_cpu_engines_optimisation_computes_what_tracts_full_one_computes() {
         for (k, (a, b)) in a.iter().zip(b.iter()).enumerate() {
             let (a, b) = (a.to_plain_array_view::<f32>().unwrap(), b.to_plain_array_view::<f32>().unwrap());
             assert_eq!(a.shape(), b.shape(), "{name}: output {k}");
-            assert!(a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits()), "{name}: output {k} differs");
+            let worst = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0f32, f32::max);
+            assert!(worst <= 1e-6, "{name}: output {k} differs by {worst}");
         }
     }
 }

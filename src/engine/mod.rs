@@ -135,8 +135,8 @@ pub fn typed_model(onnx: &[u8], manifest: &Manifest, timings: &mut LoadTimings) 
 /// thirds of the declutter time (45 of 70 ms natively; in first-run wasm the optimise step went from ~410 to
 /// ~300 ms, BENCHMARKS.md session 23), mostly copying weight tensors as it moved their axes, and changed
 /// nothing that runs: the CPU engine's plan has the same compute nodes without it, 30 fewer constants, the
-/// same step time and bitwise the same outputs (`tests/model.rs` holds both engines to tract's full
-/// pipeline). The other passes run as tract runs them.
+/// same step time and bitwise the same outputs (`tests/model.rs` holds the CPU engine to tract's full
+/// pipeline, and the GPU plan to the CPU engine). The other passes run as tract runs them.
 pub fn declutter(model: &mut TypedModel) -> TractResult<()> {
     let mut optimizer = tract_onnx::tract_core::optim::Optimizer::declutter();
     optimizer.passes.retain(|pass| !is_left_out(&format!("{pass:?}")));
