@@ -38,7 +38,7 @@ const measure = (page) => page.evaluate(() => {
   const el = document.querySelector("xray-reader");
   const s = el.reader.startup;
   const at = (t) => Math.round(t - performance.timeOrigin);
-  return { ready: Math.round(el.readyAt), workerStarted: at(s.workerStarted), wasmReady: at(s.wasmReady), graph: Math.round(s.load.graph), optimise: Math.round(s.load.optimise) };
+  return { ready: Math.round(el.readyAt), workerStarted: at(s.workerStarted), wasmReady: at(s.wasmReady), graph: Math.round(s.load.graph), optimise: Math.round(s.load.optimise), compiledBy: s.wasmCompiledBy };
 });
 const visits = SITES.map(() => []);
 try {
@@ -71,7 +71,7 @@ try {
       }
       visits[k].push(row);
       const tag = SITES.length > 1 ? `${SITES[k]}: ` : "";
-      console.log(tag + row.map((v) => `${v.ready} ms (graph ${v.graph}, optimise ${v.optimise})`).join(" | "));
+      console.log(tag + row.map((v) => `${v.ready} ms (graph ${v.graph}, optimise ${v.optimise}, wasm by ${v.compiledBy})`).join(" | "));
       await context.close();
     }
   }

@@ -41,14 +41,16 @@ build() { # build <site subdir> <simd128|relaxed>
 build pkg simd128
 build pkg-relaxed relaxed
 cp -r www/. "$SITE/"
-# The reading worker gets wasm-build.js inlined in place of its import: the worker then requests the wasm as soon
-# as it runs, not one more round trip later (www/worker.js keeps the import, so www/ also works unbuilt; the
-# service worker still loads wasm-build.js itself).
-sed -i -e '/^import "\.\/wasm-build\.js";$/ {' -e 'r www/wasm-build.js' -e 'd' -e '}' "$SITE/worker.js"
-if grep -q 'wasm-build\.js";$' "$SITE/worker.js" || ! grep -q 'globalThis.xrayWasmBuild = ' "$SITE/worker.js"; then
-  echo "build-web.sh: could not inline wasm-build.js into worker.js" >&2
-  exit 1
-fi
+# The reading worker and the element's module get wasm-build.js inlined in place of its import: the worker then
+# requests the wasm as soon as it runs, and the page compiles it on a repeat visit, not one more round trip later
+# (www/ keeps the imports, so it also works unbuilt; the service worker still loads wasm-build.js itself).
+for f in worker.js xray-reader.js; do
+  sed -i -e '/^import "\.\/wasm-build\.js";$/ {' -e 'r www/wasm-build.js' -e 'd' -e '}' "$SITE/$f"
+  if grep -q 'wasm-build\.js";$' "$SITE/$f" || ! grep -q 'globalThis.xrayWasmBuild = ' "$SITE/$f"; then
+    echo "build-web.sh: could not inline wasm-build.js into $f" >&2
+    exit 1
+  fi
+done
 cp models/xray-reader.onnx models/xray-reader.manifest.json models/MODEL_CARD.md "$SITE/models/"
 
 # service worker: cache every file of the site under a version derived from their contents

@@ -1,6 +1,9 @@
 // The reading worker: hosts the wasm module and the model, so the page never freezes.
-// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl, backend, wasmBuild, showDownload} ->
-// {type:"progress", stage:"downloading", fraction}* (the model's download; showDownload only) and {type:"ready", manifest, startup}
+// Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl, backend, wasmBuild, showDownload,
+// moduleFromPage} -> {type:"progress", stage:"downloading", fraction}* (the model's download; showDownload only)
+// and {type:"ready", manifest, startup}. With moduleFromPage (a build name, "pkg" or "pkg-relaxed") the host
+// compiles that build's wasm itself and posts {type:"module", build, module} (a WebAssembly.Module, or null
+// when it could not compile it: the worker then fetches and compiles the wasm as it does without moduleFromPage).
 // {type:"read", input, options} -> {type:"progress", stage}* then {type:"result", report, image, heatmap}
 // {type:"backend"} -> {type:"backend", info, start, check, error} once the engine choice is made (WebGPU is
 // started after "ready", in the background: self-check and timing against the CPU engine decide "auto").
@@ -32,6 +35,14 @@ const HEAT_SCALE = 4;
 
 let reader = null;
 let wasm = null;
+/**
+ * The host's compiled module, when the host said it would send one (init's `moduleFromPage`): resolves to
+ * { build, module } once its "module" message arrives.
+ */
+let receiveModule = null;
+const pageModule = new Promise((resolve) => {
+  receiveModule = resolve;
+});
 /** Resolves to what the WebGPU start and self-check found (see `chooseBackend`). */
 let backendChoice = Promise.resolve({ start: null, check: null, error: null });
 let panicMessage = null;
@@ -148,7 +159,7 @@ async function chooseBackend(onnx, preference) {
   return result;
 }
 
-async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload) {
+async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload, moduleFromPage) {
   // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build; should
   // the relaxed build fail to load all the same, the SIMD128 one is tried before giving up
   let build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
@@ -158,23 +169,44 @@ async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload)
   // the .wasm is requested with its glue, not after it: the glue's round trip and evaluation no longer delay
   // the largest download of the start (one round trip less on a slow network); the glue compiles it as it
   // streams in
-  const instantiate = (b) => {
-    const url = new URL(`./${b}/xray_reader_bg.wasm`, import.meta.url);
-    const wasmResponse = fetch(url);
+  const fetchWasm = (b) => {
+    const wasmResponse = fetch(new URL(`./${b}/xray_reader_bg.wasm`, import.meta.url));
     wasmResponse.catch(() => {}); // a failed fetch is reported by the glue; if the glue itself fails, not twice
-    return import(`./${b}/xray_reader.js`).then(async (g) => {
-      const m = await g.default({ module_or_path: wasmResponse });
-      [glue, build] = [g, b];
-      return m;
-    });
+    return wasmResponse;
   };
+  // The host page's module when it compiles this build (it does on starts served by its service worker: V8
+  // reuses its cached machine code for a page's compile, not for this worker's, which on a repeat start saves
+  // ~0.3 s; see BENCHMARKS.md). Without it, or when the page could not compile it, the worker fetches the wasm.
+  const fromPage = moduleFromPage && moduleFromPage === build
+    ? pageModule.then(({ build: b, module }) => (b === build && module instanceof WebAssembly.Module ? module : null))
+    : Promise.resolve(null);
+  const importGlue = (b) => import(`./${b}/xray_reader.js`);
+  const instantiate = (b, glueImport, source) => glueImport.then(async (g) => {
+    const m = await g.default({ module_or_path: await source });
+    [glue, build] = [g, b];
+    return m;
+  });
+  // the glue loads while the page compiles
+  const glueImport = importGlue(build);
+  glueImport.catch(() => {}); // reported where it is awaited
   const started = now();
   post({ type: "progress", id, stage: "loading_model" });
   // compile the wasm while the model downloads
   const marks = {};
   const [module, onnx, manifest] = await Promise.all([
-    instantiate(build)
-      .catch((e) => (build === "pkg-relaxed" ? instantiate("pkg") : Promise.reject(e)))
+    fromPage
+      .then((compiled) => {
+        marks.wasmCompiledBy = compiled ? "page" : "worker";
+        const own = () => instantiate(build, glueImport, fetchWasm(build));
+        if (!compiled) return own();
+        // a module that does not fit this glue (the page compiled it before the app was updated): fetch our own
+        return instantiate(build, glueImport, compiled).catch(() => ((marks.wasmCompiledBy = "worker"), own()));
+      })
+      .catch((e) => {
+        if (build !== "pkg-relaxed") throw e;
+        marks.wasmCompiledBy = "worker";
+        return instantiate("pkg", importGlue("pkg"), fetchWasm("pkg"));
+      })
       .then((m) => ((marks.wasmReady = now()), m)),
     fetchBytes(modelUrl, onFraction).then((b) => ((marks.modelFetched = now()), b)),
     fetchBytes(manifestUrl),
@@ -292,8 +324,10 @@ self.onmessage = async (event) => {
   const { id, type } = event.data;
   try {
     if (type === "init") {
-      const { modelUrl, manifestUrl, wasmBuild, showDownload } = event.data;
-      await load(id, modelUrl, manifestUrl, event.data.backend || "auto", wasmBuild, !!showDownload);
+      const { modelUrl, manifestUrl, wasmBuild, showDownload, moduleFromPage } = event.data;
+      await load(id, modelUrl, manifestUrl, event.data.backend || "auto", wasmBuild, !!showDownload, moduleFromPage || null);
+    } else if (type === "module") {
+      receiveModule({ build: event.data.build, module: event.data.module });
     } else if (type === "read") {
       if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
       // the worker's stages (ms), next to the report's own `timings_ms` for what ran in wasm

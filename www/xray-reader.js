@@ -7,6 +7,8 @@
 // `report` is the same object the CLI prints as JSON (schema_version 1). Everything runs in a Web Worker on
 // this device; no image or result is sent anywhere. A decision aid, not a diagnosis.
 
+import "./wasm-build.js";
+
 const HERE = new URL(".", import.meta.url);
 const DEFAULT_MODEL = new URL("models/xray-reader.onnx", HERE).href;
 const DEFAULT_MANIFEST = new URL("models/xray-reader.manifest.json", HERE).href;
@@ -35,6 +37,32 @@ export async function createReader(options = {}) {
   return reader;
 }
 
+/**
+ * The wasm builds this page has compiled (build name → promise of a WebAssembly.Module, or of null when it
+ * could not), kept for the page's lifetime: a reader restarted after a crash, or a second reader, instantiates
+ * the same module without compiling it again.
+ */
+const compiledOnPage = new Map();
+
+/**
+ * Compile a wasm build here rather than in the reading worker, on starts served by a service worker (a repeat
+ * visit): V8 reuses the machine code it cached for a page's `compileStreaming` of a cached response, and not for
+ * a worker's, so a repeat start is ready ~0.3 s sooner (BENCHMARKS.md, session 24). A first visit gains nothing
+ * from it and would start its worker later, so there the worker compiles, and the page compiles in the
+ * background once the offline copy has taken charge (see `_start`). Null when the page cannot compile
+ * (no `compileStreaming`, a Content-Security-Policy without 'wasm-unsafe-eval', a server that sends the wasm
+ * with another MIME type): the worker then fetches and compiles it itself.
+ */
+function compileOnPage(build) {
+  if (!compiledOnPage.has(build)) {
+    const compiling = typeof WebAssembly.compileStreaming === "function"
+      ? WebAssembly.compileStreaming(fetch(new URL(`${build}/xray_reader_bg.wasm`, HERE))).catch(() => null)
+      : Promise.resolve(null);
+    compiledOnPage.set(build, compiling);
+  }
+  return compiledOnPage.get(build);
+}
+
 class Reader {
   constructor({ modelUrl = DEFAULT_MODEL, manifestUrl = DEFAULT_MANIFEST, backend = "auto", onProgress, wasmBuild = "auto" } = {}) {
     if (!BACKENDS.includes(backend)) {
@@ -54,6 +82,7 @@ class Reader {
     this._nextId = 1;
     this._queue = Promise.resolve();
     this.restarts = 0;
+    this._precompiling = false;
   }
 
   /**
@@ -85,10 +114,35 @@ class Reader {
     // download progress when the files come from the network: no service worker serves this page (a first
     // visit of the app, or a host page without one)
     const showDownload = !(navigator.serviceWorker && navigator.serviceWorker.controller);
-    const ready = await this._call({
+    // the build the worker will run (its own choice, wasm-build.js), compiled here when served offline or
+    // already compiled for an earlier worker
+    const build = this.wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
+    const moduleFromPage = !showDownload || compiledOnPage.has(build) ? build : null;
+    const started = this._call({
       type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend, wasmBuild: this.wasmBuild,
-      showDownload,
+      showDownload, moduleFromPage,
     });
+    if (moduleFromPage) {
+      const worker = this._worker;
+      compileOnPage(build).then((module) => {
+        try {
+          worker.postMessage({ type: "module", build, module });
+        } catch {
+          worker.postMessage({ type: "module", build, module: null }); // a browser that cannot send a Module
+        }
+      });
+    }
+    if (!moduleFromPage && navigator.serviceWorker && !this._precompiling) {
+      // a first visit: once a service worker takes charge (the app's offline copy is installed), compile the
+      // wasm here from it, in the background. The next start's compile then finds V8's cached machine code
+      // (measured: the first reload's graph step 154 → 56 ms), and a restarted worker needs no compile.
+      this._precompiling = true;
+      navigator.serviceWorker.addEventListener("controllerchange", () => {
+        compiledOnPage.delete(build);
+        compileOnPage(build);
+      }, { once: true });
+    }
+    const ready = await started;
     this.manifest = ready.manifest;
     /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
     this.startup = ready.startup;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { launch, startServer } from "./harness.mjs";
+import { fixture, launch, startServer } from "./harness.mjs";
 
 const SITE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../target/site");
 
@@ -89,12 +89,32 @@ test("a first visit over a slow connection shows how much of the model has downl
     assert.ok(downloading.every((s) => /model/.test(s.text)), downloading[0].text);
     for (const s of downloading) assert.match(s.text, new RegExp(`: ${Math.round(s.fraction * 100)} %`));
     assert.equal(first[first.length - 1].stage, "ready");
+    const compiledBy = () => page.evaluate(() => document.querySelector("xray-reader").reader.startup.wasmCompiledBy);
+    assert.equal(await compiledBy(), "worker", "a first visit compiles the wasm in the reading worker");
 
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
     await page.reload();
     const again = await startStages(page);
     assert.ok(!again.some((s) => s.stage === "downloading"), `served by the offline copy: ${JSON.stringify(again)}`);
+    // a start from the offline copy compiles the wasm on the page (V8's code cache) and posts it to the worker
+    assert.equal(await compiledBy(), "page");
+    const film = fs.readFileSync(fixture("nih-pneumonia.jpg")).toString("base64");
+    const readFilm = () => page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const report = await document.querySelector("xray-reader").reader.read(new Blob([bytes]));
+      return report.findings[0];
+    }, film);
+    const fromPage = await readFilm();
+    // a page that cannot compile wasm itself (a Content-Security-Policy without 'wasm-unsafe-eval' rejects the
+    // compile) still starts: its worker compiles, and reads the same
+    await page.addInitScript(() => {
+      WebAssembly.compileStreaming = () => Promise.reject(new WebAssembly.CompileError("refused by the page's policy"));
+    });
+    await page.reload();
+    await startStages(page);
+    assert.equal(await compiledBy(), "worker");
+    assert.deepEqual(await readFilm(), fromPage);
     await context.close();
   } finally {
     await browser.close();
