@@ -49,7 +49,7 @@ const compiledOnPage = new Map();
  * visit): V8 reuses the machine code it cached for a page's `compileStreaming` of a cached response, and not for
  * a worker's, so a repeat start is ready ~0.3 s sooner (BENCHMARKS.md, session 24). A first visit gains nothing
  * from it and would start its worker later, so there the worker compiles, and the page compiles in the
- * background once the offline copy has taken charge (see `_start`). Null when the page cannot compile
+ * background once the offline copy has taken charge (`compileOnceServedOffline`). Null when the page cannot compile
  * (no `compileStreaming`, a Content-Security-Policy without 'wasm-unsafe-eval', a server that sends the wasm
  * with another MIME type): the worker then fetches and compiles it itself.
  */
@@ -61,6 +61,21 @@ function compileOnPage(build) {
     compiledOnPage.set(build, compiling);
   }
   return compiledOnPage.get(build);
+}
+
+/** Builds that `compileOnceServedOffline` is waiting to compile. */
+const awaitingOfflineCopy = new Set();
+
+/**
+ * A first visit: once a service worker takes charge of the page (the app's offline copy is installed and claims
+ * it), compile the build here from that copy, in the background, once per page. The next start's compile then
+ * finds V8's cached machine code (measured: the first reload's graph step ~120 → ~35 ms, BENCHMARKS.md session
+ * 24), and a worker restarted after a crash needs no compile.
+ */
+function compileOnceServedOffline(build) {
+  if (!navigator.serviceWorker || awaitingOfflineCopy.has(build)) return;
+  awaitingOfflineCopy.add(build);
+  navigator.serviceWorker.addEventListener("controllerchange", () => compileOnPage(build), { once: true });
 }
 
 class Reader {
@@ -82,7 +97,6 @@ class Reader {
     this._nextId = 1;
     this._queue = Promise.resolve();
     this.restarts = 0;
-    this._precompiling = false;
   }
 
   /**
@@ -132,16 +146,7 @@ class Reader {
         }
       });
     }
-    if (!moduleFromPage && navigator.serviceWorker && !this._precompiling) {
-      // a first visit: once a service worker takes charge (the app's offline copy is installed), compile the
-      // wasm here from it, in the background. The next start's compile then finds V8's cached machine code
-      // (measured: the first reload's graph step 154 → 56 ms), and a restarted worker needs no compile.
-      this._precompiling = true;
-      navigator.serviceWorker.addEventListener("controllerchange", () => {
-        compiledOnPage.delete(build);
-        compileOnPage(build);
-      }, { once: true });
-    }
+    if (!moduleFromPage) compileOnceServedOffline(build);
     const ready = await started;
     this.manifest = ready.manifest;
     /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
