@@ -45,11 +45,10 @@ export async function createReader(options = {}) {
 const compiledOnPage = new Map();
 
 /**
- * Compile a wasm build here rather than in the reading worker, on starts served by a service worker (a repeat
- * visit): V8 reuses the machine code it cached for a page's `compileStreaming` of a cached response, and not for
- * a worker's, so a repeat start is ready ~0.3 s sooner (BENCHMARKS.md, session 24). A first visit gains nothing
- * from it and would start its worker later, so there the worker compiles, and the page compiles in the
- * background once the offline copy has taken charge (`compileOnceServedOffline`). Null when the page cannot compile
+ * Compile a wasm build here rather than in the reading worker, on repeat starts (see `_start`): V8 reuses the machine code it cached for a page's `compileStreaming` of a cached response, and not for
+ * a worker's, so a repeat start is ready ~0.2–0.4 s sooner (BENCHMARKS.md, session 24). A first visit gains
+ * nothing from it and would start its worker later, so there the worker compiles, and the page compiles in the
+ * background once the reader is ready (`prepareNextStart`). Null when the page cannot compile
  * (no `compileStreaming`, a Content-Security-Policy without 'wasm-unsafe-eval', a server that sends the wasm
  * with another MIME type): the worker then fetches and compiles it itself.
  */
@@ -63,19 +62,45 @@ function compileOnPage(build) {
   return compiledOnPage.get(build);
 }
 
-/** Builds that `compileOnceServedOffline` is waiting to compile. */
+/** Set in localStorage once this origin has started the reader: its wasm is then likely in the HTTP cache. */
+const STARTED_KEY = "xray-reader.started-build";
+
+function startedBefore(build) {
+  try {
+    return localStorage.getItem(STARTED_KEY) === build;
+  } catch {
+    return false; // no storage (a sandboxed frame, storage blocked): the worker compiles, as on a first visit
+  }
+}
+
+/** Builds that `prepareNextStart` has armed a recompile for (a service worker taking charge of the page). */
 const awaitingOfflineCopy = new Set();
 
 /**
- * A first visit: once a service worker takes charge of the page (the app's offline copy is installed and claims
- * it), compile the build here from that copy, in the background, once per page. The next start's compile then
- * finds V8's cached machine code (measured: the first reload's graph step ~120 → ~35 ms, BENCHMARKS.md session
- * 24), and a worker restarted after a crash needs no compile.
+ * After a start compiled by the worker (a first visit), prepare the next start's compile on the page, in the
+ * background, once the reader is ready:
+ * - remember that this origin started the reader, so the next start compiles on the page even without a
+ *   service worker (a host page without one: repeat starts 0.82 → 0.62 s, BENCHMARKS.md session 24);
+ * - compile the build here now, from the HTTP cache, so that V8 caches its machine code for the next start
+ *   (and a worker restarted after a crash needs no compile);
+ * - once a service worker takes charge (the app's offline copy is installed and claims the page), compile it
+ *   again from that copy: a start served by the service worker compiles from the copy, and V8 caches code per
+ *   response (without this step the first reload of the app took the slow path, graph step ~150 ms, and only
+ *   the second was fast).
  */
-function compileOnceServedOffline(build) {
+function prepareNextStart(build) {
+  try {
+    localStorage.setItem(STARTED_KEY, build);
+  } catch {
+    /* no storage: the next start without a service worker compiles in the worker */
+  }
+  compileOnPage(build);
   if (!navigator.serviceWorker || awaitingOfflineCopy.has(build)) return;
   awaitingOfflineCopy.add(build);
-  navigator.serviceWorker.addEventListener("controllerchange", () => compileOnPage(build), { once: true });
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    compiledOnPage.delete(build);
+    compileOnPage(build);
+  }, { once: true });
 }
 
 class Reader {
@@ -128,10 +153,10 @@ class Reader {
     // download progress when the files come from the network: no service worker serves this page (a first
     // visit of the app, or a host page without one)
     const showDownload = !(navigator.serviceWorker && navigator.serviceWorker.controller);
-    // the build the worker will run (its own choice, wasm-build.js), compiled here when served offline or
-    // already compiled for an earlier worker
+    // the build the worker will run (its own choice, wasm-build.js), compiled here on a repeat start: served by
+    // a service worker, started on this origin before, or compiled here already for an earlier worker
     const build = this.wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
-    const moduleFromPage = !showDownload || compiledOnPage.has(build) ? build : null;
+    const moduleFromPage = !showDownload || compiledOnPage.has(build) || startedBefore(build) ? build : null;
     const started = this._call({
       type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend, wasmBuild: this.wasmBuild,
       showDownload, moduleFromPage,
@@ -146,8 +171,8 @@ class Reader {
         }
       });
     }
-    if (!moduleFromPage) compileOnceServedOffline(build);
     const ready = await started;
+    if (!moduleFromPage) prepareNextStart(build);
     this.manifest = ready.manifest;
     /** Start-up diagnostics from the worker (epoch ms marks and the model-load breakdown); not a stable API. */
     this.startup = ready.startup;

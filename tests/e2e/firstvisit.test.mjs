@@ -48,6 +48,16 @@ test("a first visit downloads the wasm and the model once, and is offline-ready"
   }
 });
 
+/** Who compiled the wasm for the element's current start: "page" or "worker". */
+const wasmCompiledBy = (page) => page.evaluate(() => document.querySelector("xray-reader").reader.startup.wasmCompiledBy);
+
+/** The first finding of a read of the NIH film fixture through the element's reader. */
+const readFinding = (page) => page.evaluate(async (b64) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const report = await document.querySelector("xray-reader").reader.read(new Blob([bytes]));
+  return report.findings[0];
+}, fs.readFileSync(fixture("nih-pneumonia.jpg")).toString("base64"));
+
 // What the element shows while it starts, polled until it is ready: [{ stage, fraction, text }], changes only.
 async function startStages(page) {
   const seen = [];
@@ -89,7 +99,7 @@ test("a first visit over a slow connection shows how much of the model has downl
     assert.ok(downloading.every((s) => /model/.test(s.text)), downloading[0].text);
     for (const s of downloading) assert.match(s.text, new RegExp(`: ${Math.round(s.fraction * 100)} %`));
     assert.equal(first[first.length - 1].stage, "ready");
-    const compiledBy = () => page.evaluate(() => document.querySelector("xray-reader").reader.startup.wasmCompiledBy);
+    const compiledBy = () => wasmCompiledBy(page);
     assert.equal(await compiledBy(), "worker", "a first visit compiles the wasm in the reading worker");
 
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
@@ -99,12 +109,7 @@ test("a first visit over a slow connection shows how much of the model has downl
     assert.ok(!again.some((s) => s.stage === "downloading"), `served by the offline copy: ${JSON.stringify(again)}`);
     // a start from the offline copy compiles the wasm on the page (V8's code cache) and posts it to the worker
     assert.equal(await compiledBy(), "page");
-    const film = fs.readFileSync(fixture("nih-pneumonia.jpg")).toString("base64");
-    const readFilm = () => page.evaluate(async (b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const report = await document.querySelector("xray-reader").reader.read(new Blob([bytes]));
-      return report.findings[0];
-    }, film);
+    const readFilm = () => readFinding(page);
     const fromPage = await readFilm();
     // a page that cannot compile wasm itself (a Content-Security-Policy without 'wasm-unsafe-eval' rejects the
     // compile) still starts: its worker compiles, and reads the same
@@ -115,6 +120,28 @@ test("a first visit over a slow connection shows how much of the model has downl
     await startStages(page);
     assert.equal(await compiledBy(), "worker");
     assert.deepEqual(await readFilm(), fromPage);
+    await context.close();
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+});
+
+test("a host page without a service worker compiles the wasm on the page from its second start", async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const context = await browser.newContext({ serviceWorkers: "block" });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await startStages(page);
+    assert.equal(await wasmCompiledBy(page), "worker");
+    const first = await readFinding(page);
+    await page.reload();
+    await startStages(page);
+    // the wasm is in the HTTP cache, and V8 reuses machine code cached for a compile on the page
+    assert.equal(await wasmCompiledBy(page), "page");
+    assert.deepEqual(await readFinding(page), first);
     await context.close();
   } finally {
     await browser.close();
