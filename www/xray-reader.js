@@ -79,22 +79,25 @@ const awaitingOfflineCopy = new Set();
 /**
  * After a start compiled by the worker (a first visit), prepare the next start's compile on the page, in the
  * background, once the reader is ready:
- * - remember that this origin started the reader, so the next start compiles on the page even without a
- *   service worker (a host page without one: repeat starts 0.82 → 0.62 s, BENCHMARKS.md session 24);
  * - compile the build here now, from the HTTP cache, so that V8 caches its machine code for the next start
  *   (and a worker restarted after a crash needs no compile);
+ * - where that compile succeeds, remember that this origin started the reader, so the next start compiles on
+ *   the page even without a service worker (a host page without one: repeat starts 0.77 → 0.6 s,
+ *   BENCHMARKS.md session 24);
  * - once a service worker takes charge (the app's offline copy is installed and claims the page), compile it
- *   again from that copy: a start served by the service worker compiles from the copy, and V8 caches code per
- *   response (without this step the first reload of the app took the slow path, graph step ~150 ms, and only
- *   the second was fast).
+ *   again from that copy, which is what a start served by the service worker compiles from (without this step
+ *   the first reload of the app took the slow path, graph step ~150 ms, and only the second was fast).
  */
 function prepareNextStart(build) {
-  try {
-    localStorage.setItem(STARTED_KEY, build);
-  } catch {
-    /* no storage: the next start without a service worker compiles in the worker */
-  }
-  compileOnPage(build);
+  compileOnPage(build).then((module) => {
+    // only where the page can compile: a page that cannot (its CSP) would fetch the wasm twice on each start
+    if (!module) return;
+    try {
+      localStorage.setItem(STARTED_KEY, build);
+    } catch {
+      /* no storage: the next start without a service worker compiles in the worker */
+    }
+  });
   if (!navigator.serviceWorker || awaitingOfflineCopy.has(build)) return;
   awaitingOfflineCopy.add(build);
   navigator.serviceWorker.addEventListener("controllerchange", () => {
