@@ -2,7 +2,7 @@
 // Protocol (all messages carry `id`): {type:"init", modelUrl, manifestUrl, backend, wasmBuild, showDownload,
 // moduleFromPage} -> {type:"progress", stage:"downloading", fraction}* (the model's download; showDownload only)
 // and {type:"ready", manifest, startup}. With moduleFromPage (a build name, "pkg" or "pkg-relaxed") the host
-// compiles that build's wasm itself and posts {type:"module", build, module} (a WebAssembly.Module, or null
+// compiles that build's wasm itself and posts {type:"module", module} (a WebAssembly.Module, or null
 // when it could not compile it: the worker then fetches and compiles the wasm as it does without moduleFromPage).
 // {type:"read", input, options} -> {type:"progress", stage}* then {type:"result", report, image, heatmap}
 // {type:"backend"} -> {type:"backend", info, start, check, error} once the engine choice is made (WebGPU is
@@ -36,8 +36,8 @@ const HEAT_SCALE = 4;
 let reader = null;
 let wasm = null;
 /**
- * The host's compiled module, when the host said it would send one (init's `moduleFromPage`): resolves to
- * { build, module } once its "module" message arrives.
+ * The host's compiled module of init's `moduleFromPage` build, when the host said it would send one: resolves
+ * to the "module" message's `module` once it arrives.
  */
 let receiveModule = null;
 const pageModule = new Promise((resolve) => {
@@ -178,7 +178,7 @@ async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload,
   // reuses its cached machine code for a page's compile, not for this worker's, which on a repeat start saves
   // ~0.3 s; see BENCHMARKS.md). Without it, or when the page could not compile it, the worker fetches the wasm.
   const fromPage = moduleFromPage && moduleFromPage === build
-    ? pageModule.then(({ build: b, module }) => (b === build && module instanceof WebAssembly.Module ? module : null))
+    ? pageModule.then((module) => (module instanceof WebAssembly.Module ? module : null))
     : Promise.resolve(null);
   const importGlue = (b) => import(`./${b}/xray_reader.js`);
   const instantiate = (b, glueImport, source) => glueImport.then(async (g) => {
@@ -327,7 +327,7 @@ self.onmessage = async (event) => {
       const { modelUrl, manifestUrl, wasmBuild, showDownload, moduleFromPage } = event.data;
       await load(id, modelUrl, manifestUrl, event.data.backend || "auto", wasmBuild, !!showDownload, moduleFromPage || null);
     } else if (type === "module") {
-      receiveModule({ build: event.data.build, module: event.data.module });
+      receiveModule(event.data.module);
     } else if (type === "read") {
       if (!reader) throw Object.assign(new Error("the model is not loaded"), { kind: "not_ready" });
       // the worker's stages (ms), next to the report's own `timings_ms` for what ran in wasm

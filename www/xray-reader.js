@@ -45,8 +45,9 @@ export async function createReader(options = {}) {
 const compiledOnPage = new Map();
 
 /**
- * Compile a wasm build here rather than in the reading worker, on repeat starts (see `_start`): V8 reuses the machine code it cached for a page's `compileStreaming` of a cached response, and not for
- * a worker's, so a repeat start is ready ~0.2–0.4 s sooner (BENCHMARKS.md, session 24). A first visit gains
+ * Compile a wasm build here rather than in the reading worker, on repeat starts (see `_start`): V8 reuses the
+ * machine code it cached for a page's `compileStreaming` of a cached response, and not for a worker's, so a
+ * repeat start is ready ~0.2–0.4 s sooner (BENCHMARKS.md, session 24). A first visit gains
  * nothing from it and would start its worker later, so there the worker compiles, and the page compiles in the
  * background once the reader is ready (`prepareNextStart`). Null when the page cannot compile
  * (no `compileStreaming`, a Content-Security-Policy without 'wasm-unsafe-eval', a server that sends the wasm
@@ -168,9 +169,9 @@ class Reader {
       const worker = this._worker;
       compileOnPage(build).then((module) => {
         try {
-          worker.postMessage({ type: "module", build, module });
+          worker.postMessage({ type: "module", module });
         } catch {
-          worker.postMessage({ type: "module", build, module: null }); // a browser that cannot send a Module
+          worker.postMessage({ type: "module", module: null }); // a browser that cannot send a Module
         }
       });
     }

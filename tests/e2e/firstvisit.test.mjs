@@ -99,8 +99,7 @@ test("a first visit over a slow connection shows how much of the model has downl
     assert.ok(downloading.every((s) => /model/.test(s.text)), downloading[0].text);
     for (const s of downloading) assert.match(s.text, new RegExp(`: ${Math.round(s.fraction * 100)} %`));
     assert.equal(first[first.length - 1].stage, "ready");
-    const compiledBy = () => wasmCompiledBy(page);
-    assert.equal(await compiledBy(), "worker", "a first visit compiles the wasm in the reading worker");
+    assert.equal(await wasmCompiledBy(page), "worker", "a first visit compiles the wasm in the reading worker");
 
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await page.waitForFunction(() => document.documentElement.dataset.offlineReady === "true", null, { timeout: 120000 });
@@ -108,9 +107,8 @@ test("a first visit over a slow connection shows how much of the model has downl
     const again = await startStages(page);
     assert.ok(!again.some((s) => s.stage === "downloading"), `served by the offline copy: ${JSON.stringify(again)}`);
     // a start from the offline copy compiles the wasm on the page (V8's code cache) and posts it to the worker
-    assert.equal(await compiledBy(), "page");
-    const readFilm = () => readFinding(page);
-    const fromPage = await readFilm();
+    assert.equal(await wasmCompiledBy(page), "page");
+    const fromPage = await readFinding(page);
     // a page that cannot compile wasm itself (a Content-Security-Policy without 'wasm-unsafe-eval' rejects the
     // compile) still starts: its worker compiles, and reads the same
     await page.addInitScript(() => {
@@ -118,8 +116,8 @@ test("a first visit over a slow connection shows how much of the model has downl
     });
     await page.reload();
     await startStages(page);
-    assert.equal(await compiledBy(), "worker");
-    assert.deepEqual(await readFilm(), fromPage);
+    assert.equal(await wasmCompiledBy(page), "worker");
+    assert.deepEqual(await readFinding(page), fromPage);
     await context.close();
   } finally {
     await browser.close();
