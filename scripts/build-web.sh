@@ -13,14 +13,14 @@ source scripts/wasm-tools.sh
 
 rm -rf "$SITE"
 mkdir -p "$SITE/models"
-# Two builds of the same code: pkg/ with SIMD128 (every browser with wasm SIMD) and pkg-relaxed/ with
-# relaxed SIMD as well (fused multiply-add in the GEMM kernel, src/engine/wasm_gemm.rs). The worker and the
-# service worker pick one by feature detection; a browser downloads only the one it runs. Flags and target
-# directories: `wasm_build_env` (scripts/wasm-tools.sh).
-build() { # build <site subdir> <simd128|relaxed>
-  local out="$SITE/$1" wasm="$(wasm_target_dir "$2")/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm"
-  wasm_build_env "$2" \
-    cargo rustc --lib --profile "$PROFILE" --target wasm32-unknown-unknown --no-default-features --crate-type cdylib
+# Two builds of the same code: pkg/ with SIMD128 (every browser with wasm SIMD) and pkg-relaxed/ with the crate's
+# `relaxed-simd` feature (fused multiply-add in the GEMM kernel, src/engine/wasm_gemm.rs; the one place that
+# uses relaxed SIMD, so the dependencies are compiled once for both). The worker and the service worker pick
+# one by feature detection; a browser downloads only the one it runs.
+build() { # build <site subdir> [cargo feature flags]
+  local out="$SITE/$1" wasm="target/wasm32-unknown-unknown/$PROFILE/xray_reader.wasm"
+  wasm_env cargo rustc --lib --profile "$PROFILE" --target wasm32-unknown-unknown --no-default-features \
+    "${@:2}" --crate-type cdylib
   mkdir -p "$out"
   wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
   if [ "${XRAY_WASM_OPT:-1}" = 0 ]; then
@@ -38,8 +38,8 @@ build() { # build <site subdir> <simd128|relaxed>
     echo "note: wasm-opt not found (npm install adds it); the wasm is larger but works"
   fi
 }
-build pkg simd128
-build pkg-relaxed relaxed
+build pkg
+build pkg-relaxed --features relaxed-simd
 cp -r www/. "$SITE/"
 # The reading worker and the element's module get wasm-build.js inlined in place of its import: the worker then
 # requests the wasm as soon as it runs, and the page compiles it on a repeat visit, not one more round trip later

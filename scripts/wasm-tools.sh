@@ -12,15 +12,8 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   cargo install --force wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
-# The two wasm builds, as build-web.sh makes them: `simd128` (in target/) and `relaxed` (+relaxed-simd, in its
-# own target directory, so switching RUSTFLAGS does not rebuild the other). test.sh runs the wasm tests with
-# the same profile, flags and directory, so the web build reuses their compiled dependencies (tract compiled
-# once per build, not once for the tests and once for the site).
-wasm_target_dir() { if [ "$1" = relaxed ]; then echo target/relaxed-simd; else echo target; fi; }
-# wasm_build_env <simd128|relaxed> COMMAND...: run COMMAND with that build's CARGO_TARGET_DIR and RUSTFLAGS
-wasm_build_env() {
-  local extra=""
-  [ "$1" = relaxed ] && extra=",+relaxed-simd"
-  CARGO_TARGET_DIR="$(wasm_target_dir "$1")" RUSTFLAGS="-C target-feature=+simd128$extra --cfg=web_sys_unstable_apis" \
-    "${@:2}"
-}
+# The wasm builds' flags, as .cargo/config.toml sets them for the wasm target, set here explicitly so that a
+# RUSTFLAGS in the environment cannot change them (and rebuild tract). build-web.sh's two builds (SIMD128, and
+# relaxed SIMD through the crate's `relaxed-simd` feature) and test.sh's wasm tests all use them, with the `web`
+# profile: tract and the other dependencies are compiled once for all three.
+wasm_env() { RUSTFLAGS="-C target-feature=+simd128 --cfg=web_sys_unstable_apis" "$@"; }

@@ -8,7 +8,10 @@
 //! spill. Eight accumulators, two B vectors and one broadcast A value do. Per-kernel numbers (model step
 //! 88.6 → 53.3 ms in Node 20 on the benchmark VM) are in BENCHMARKS.md. ARM64 (32 vector registers) has
 //! not been measured; nothing there spills either way. The relaxed-SIMD build (scripts/build-web.sh builds
-//! both; the page picks by feature detection) multiplies and adds in one fused instruction.
+//! both; the page picks by feature detection) multiplies and adds in one fused instruction: the crate's
+//! `relaxed-simd` feature enables the target feature on this kernel alone, so both builds share one compile
+//! of tract and the other dependencies (their own relaxed-SIMD variants, tract's matrix-vector and int8
+//! kernels, are not used; every f32 matrix product with more than one column comes here).
 //!
 //! The kernel implements every fused operation tract can hand an f32 kernel (its generic kernel is the
 //! reference for their meaning); tests/wasm.rs holds it to a scalar model of each.
@@ -21,8 +24,10 @@ use tract_linalg::pack::Packing;
 use tract_onnx::prelude::DatumType;
 
 /// One `R`-row × `4C`-column tile of f32 accumulators, `C` v128 per row (indexed loops: LLVM unrolls them
-/// and keeps the accumulators in registers).
-#[inline(always)]
+/// and keeps the accumulators in registers). A function with a target feature may not be `inline(always)`;
+/// it has one caller, `f32_4x8`, with the same features, and is inlined there all the same.
+#[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
+#[cfg_attr(feature = "relaxed-simd", inline, target_feature(enable = "relaxed-simd"))]
 #[allow(clippy::needless_range_loop)]
 unsafe fn kernel<const R: usize, const C: usize>(mut spec: *const FusedKerSpec<f32>) -> isize {
     let zero = f32x4_splat(0.0);
@@ -131,11 +136,12 @@ unsafe fn kernel<const R: usize, const C: usize>(mut spec: *const FusedKerSpec<f
 
 /// `acc + a·b`: one fused multiply-add in the relaxed-SIMD build (whether it rounds once or twice is the
 /// engine's choice, hence "relaxed"), a multiply and an add otherwise.
-#[inline(always)]
+#[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
+#[cfg_attr(feature = "relaxed-simd", inline, target_feature(enable = "relaxed-simd"))]
 fn madd(acc: v128, a: v128, b: v128) -> v128 {
-    #[cfg(target_feature = "relaxed-simd")]
+    #[cfg(feature = "relaxed-simd")]
     return f32x4_relaxed_madd(a, b, acc);
-    #[cfg(not(target_feature = "relaxed-simd"))]
+    #[cfg(not(feature = "relaxed-simd"))]
     return f32x4_add(acc, f32x4_mul(a, b));
 }
 
@@ -172,6 +178,7 @@ unsafe fn scatter(row: *mut u8, col_stride: isize, c: usize, v: v128) {
 }
 
 /// The kernel function tract calls, one fused-op list per tile.
+#[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
 unsafe fn f32_4x8(spec: &[FusedKerSpec<f32>]) -> isize {
     unsafe { kernel::<4, 2>(spec.as_ptr()) }
 }
