@@ -14,3 +14,6 @@ globalThis.xrayWasmBuild = (() => {
     return "pkg";
   }
 })();
+// The build a reader runs for its `wasmBuild` option ("auto" or "simd128"): the page (which compiles it on a repeat
+// start) and the reading worker (which loads it) ask this one function, so they cannot disagree.
+globalThis.xrayWasmBuildFor = (wasmBuild) => (wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild);

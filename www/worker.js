@@ -162,7 +162,7 @@ async function chooseBackend(onnx, preference) {
 async function load(id, modelUrl, manifestUrl, backend, wasmBuild, showDownload, moduleFromPage) {
   // relaxed SIMD where the browser has it (wasm-build.js), unless the host asked for the SIMD128 build; should
   // the relaxed build fail to load all the same, the SIMD128 one is tried before giving up
-  let build = wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
+  let build = globalThis.xrayWasmBuildFor(wasmBuild);
   // download progress only when the files come from the network (the host says so: no service worker in
   // charge); from the offline copy a start takes well under a second
   const onFraction = showDownload ? (fraction) => post({ type: "progress", id, stage: "downloading", fraction }) : null;

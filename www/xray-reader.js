@@ -159,7 +159,7 @@ class Reader {
     const showDownload = !(navigator.serviceWorker && navigator.serviceWorker.controller);
     // the build the worker will run (its own choice, wasm-build.js), compiled here on a repeat start: served by
     // a service worker, started on this origin before, or compiled here already for an earlier worker
-    const build = this.wasmBuild === "simd128" ? "pkg" : globalThis.xrayWasmBuild;
+    const build = globalThis.xrayWasmBuildFor(this.wasmBuild);
     const moduleFromPage = !showDownload || compiledOnPage.has(build) || startedBefore(build) ? build : null;
     const started = this._call({
       type: "init", modelUrl: this.modelUrl, manifestUrl: this.manifestUrl, backend: this.backend, wasmBuild: this.wasmBuild,
