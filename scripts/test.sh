@@ -3,7 +3,7 @@
 # contract, the wasm Reader in headless Chromium, then the web app end to end (builds target/site first).
 # Needs: Rust, Node.js + `npm ci`, Debian's chromium (see .ci/run, which installs all of it).
 # XRAY_FUZZ_SECONDS=N adds a bounded fuzz run of N seconds per target (scripts/fuzz.sh; off by default: its
-# instrumented build of every dependency took 13 minutes on 2 cores, a sixth of CI's 90-minute limit).
+# instrumented build of every dependency took 13 minutes on 2 cores, and CI's limit is 90 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # PRUNE_BUILDS=1 (set by .ci/run) deletes each stage's build output once that stage has passed: a throwaway

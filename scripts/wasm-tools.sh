@@ -12,8 +12,8 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   cargo install --force wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
-# The wasm builds' flags, as .cargo/config.toml sets them for the wasm target, set here explicitly so that a
-# RUSTFLAGS in the environment cannot change them (and rebuild tract). build-web.sh's two builds (SIMD128, and
-# relaxed SIMD through the crate's `relaxed-simd` feature) and test.sh's wasm tests all use them, with the `web`
-# profile: tract and the other dependencies are compiled once for all three.
-wasm_env() { RUSTFLAGS="-C target-feature=+simd128 --cfg=web_sys_unstable_apis" "$@"; }
+# The wasm builds' flags are .cargo/config.toml's for the wasm target (SIMD128, web-sys's WebGPU API); wasm_env
+# clears RUSTFLAGS from the environment so that they cannot be replaced (and tract rebuilt). build-web.sh's two
+# builds (SIMD128, and relaxed SIMD through the crate's `relaxed-simd` feature) and test.sh's wasm tests all run
+# under it with the `web` profile: tract and the other dependencies are compiled once for all three.
+wasm_env() { env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS "$@"; }
