@@ -62,14 +62,10 @@ fn load(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    // tract's optimise of the reader's typed graph: tract's full pipeline against the CPU engine's, which
-    // leaves the declutter pass `ChangeAxes` out (`engine::declutter`)
+    // tract's optimise of the reader's typed graph (`engine::cpu::optimise`), the largest part of a start
     let manifest = xray_reader::manifest::Manifest::from_json(BUNDLED_MANIFEST).unwrap();
     let typed = xray_reader::engine::typed_model(BUNDLED_ONNX, &manifest, &mut Default::default()).unwrap();
-    g.bench_function("optimise_tract_full", |b| {
-        b.iter_batched(|| typed.clone(), |m| m.into_optimized().unwrap(), criterion::BatchSize::LargeInput)
-    });
-    g.bench_function("optimise_engine", |b| {
+    g.bench_function("optimise", |b| {
         b.iter_batched(
             || typed.clone(),
             |m| xray_reader::engine::cpu::optimise(m).unwrap(),

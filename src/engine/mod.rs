@@ -131,22 +131,6 @@ pub fn typed_model(onnx: &[u8], manifest: &Manifest, timings: &mut LoadTimings) 
     Ok(typed)
 }
 
-/// tract's declutter less one pass, `ChangeAxes`, for both engines. On the shipped model that pass took two
-/// thirds of the declutter time (45 of 70 ms natively; in first-run wasm the optimise step went from ~410 to
-/// ~300 ms, BENCHMARKS.md session 23), mostly copying weight tensors as it moved their axes, and changed
-/// nothing that runs: the CPU engine's plan has the same compute nodes without it, 30 fewer constants, the
-/// same step time and bitwise the same outputs (`tests/model.rs` holds the CPU engine to tract's full
-/// pipeline, and the GPU plan to the CPU engine). The other passes run as tract runs them.
-pub fn declutter(model: &mut TypedModel) -> TractResult<()> {
-    let mut optimizer = tract_onnx::tract_core::optim::Optimizer::declutter();
-    optimizer.passes.retain(|pass| !is_left_out(&format!("{pass:?}")));
-    optimizer.optimize(model)
-}
-
-fn is_left_out(pass: &str) -> bool {
-    pass.starts_with("ChangeAxes")
-}
-
 /// What the manifest says the five outputs look like; turns any engine's raw tensors into `RawOutputs`.
 #[derive(Debug, Clone)]
 pub struct OutputSpec {
@@ -225,16 +209,5 @@ impl OutputSpec {
             inverted: inverted[0],
             embedding,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_pass_left_out_is_in_tracts_declutter_under_its_name() {
-        // if tract renamed or dropped it, `declutter` would silently run tract's full declutter
-        let passes = tract_onnx::tract_core::optim::Optimizer::declutter().passes;
-        let names: Vec<String> = passes.iter().map(|p| format!("{p:?}")).collect();
-        assert_eq!(names.iter().filter(|n| super::is_left_out(n)).count(), 1, "{names:?}");
     }
 }
