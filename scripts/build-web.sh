@@ -23,6 +23,9 @@ build() { # build <site subdir> [cargo feature flags]
     "${@:2}" --crate-type cdylib
   mkdir -p "$out"
   wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
+}
+optimise() { # optimise <site subdir>
+  local wasm="$SITE/$1/xray_reader_bg.wasm"
   if [ "${XRAY_WASM_OPT:-1}" = 0 ]; then
     echo "note: XRAY_WASM_OPT=0, wasm-opt skipped"
   elif [ -x node_modules/.bin/wasm-opt ]; then
@@ -33,13 +36,21 @@ build() { # build <site subdir> [cargo feature flags]
     node_modules/.bin/wasm-opt "$opt_level" --strip-debug --strip-producers \
       --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$out/xray_reader_bg.wasm" -o "$out/xray_reader_bg.wasm"
+      "$wasm" -o "$wasm"
   else
     echo "note: wasm-opt not found (npm install adds it); the wasm is larger but works"
   fi
 }
+# npm's wasm-opt (binaryen compiled to wasm) and the fat-LTO crate build each keep one core busy for ~4 min: the
+# first build's wasm-opt runs while the second build compiles.
 build pkg
+optimise pkg &
+OPT_PID=$!
+trap 'pkill -P "$OPT_PID" 2>/dev/null; kill "$OPT_PID" 2>/dev/null || true' EXIT # a failed build stops it
 build pkg-relaxed --features relaxed-simd
+optimise pkg-relaxed
+wait "$OPT_PID"
+trap - EXIT
 cp -r www/. "$SITE/"
 # The reading worker and the element's module get wasm-build.js inlined in place of its import: the worker then
 # requests the wasm as soon as it runs, and the page compiles it on a repeat visit, not one more round trip later
