@@ -140,6 +140,44 @@ fn the_cpu_engines_plan_runs_depthwise_convolutions_batch_free() {
     assert!(batched.len() <= 1, "depthwise convolutions on batched inputs: {batched:?}");
 }
 
+/// The CPU engine declutters in two rounds (`engine::declutter`); on the fixture films' inputs its plan must give
+/// what tract's `into_optimized` gives on the same graph (bitwise on the machines measured; the check allows a
+/// relative 1e-6 in case another CPU's kernels round differently), and have the same ops on the same shapes.
+#[test]
+fn the_cpu_engines_optimisation_computes_what_tracts_own_one_computes() {
+    use tract_onnx::prelude::*;
+    use xray_reader::engine::{LoadTimings, cpu, typed_model};
+    use xray_reader::reader::ReadOptions;
+    let r = reader();
+    let i = &r.manifest().input;
+    let shape = [1, 1, i.height as usize, i.width as usize];
+    let typed = || typed_model(BUNDLED_ONNX, r.manifest(), &mut LoadTimings::default()).unwrap();
+    let (ours, tracts) = (cpu::optimise(typed()).unwrap(), typed().into_optimized().unwrap());
+    let ops = |m: &TypedModel| {
+        let mut ops: Vec<String> = m
+            .nodes()
+            .iter()
+            .map(|n| format!("{} {:?}", n.op.name(), n.outputs.iter().map(|o| &o.fact.shape).collect::<Vec<_>>()))
+            .collect();
+        ops.sort();
+        ops
+    };
+    assert_eq!(ops(&ours), ops(&tracts), "the same ops on the same shapes");
+    let (ours, tracts) = (ours.into_runnable().unwrap(), tracts.into_runnable().unwrap());
+    for name in meta()["films"].as_object().unwrap().keys() {
+        let input = r.begin_bytes(&bytes(name), &ReadOptions::default()).unwrap().input;
+        let x: Tensor = tract_ndarray::Array4::from_shape_vec(shape, input).unwrap().into();
+        let (a, b) = (ours.run(tvec!(x.clone().into())).unwrap(), tracts.run(tvec!(x.into())).unwrap());
+        assert_eq!(a.len(), b.len());
+        for (k, (a, b)) in a.iter().zip(b.iter()).enumerate() {
+            let (a, b) = (a.to_plain_array_view::<f32>().unwrap(), b.to_plain_array_view::<f32>().unwrap());
+            assert_eq!(a.shape(), b.shape(), "{name}: output {k}");
+            let worst = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0f32, f32::max);
+            assert!(worst <= 1e-6, "{name}: output {k} differs by {worst}");
+        }
+    }
+}
+
 #[test]
 fn the_reader_agrees_with_onnxruntime_on_the_fixture_films() {
     // fixtures.json: onnxruntime (Python) on the training pipeline's own preprocessing of the same files;

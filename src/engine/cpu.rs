@@ -45,13 +45,16 @@ impl CpuEngine {
     }
 }
 
-/// tract's full `into_optimized`: declutter, then codegen. Its declutter pass `ChangeAxes` drops the batch axis
-/// (and the wasm build's plan then has channels last); on the ONNX file's own layout, a batch axis and channels
-/// first, wasm's depthwise convolution is several times slower. Leaving the pass out saves ~110 ms of a first
-/// visit's start but cost the model step its lead over onnxruntime-web, twice (sessions 20 and 23; BENCHMARKS.md
-/// session 26). `tests/model.rs` holds the plan to the batch-free layout.
-pub fn optimise(model: TypedModel) -> TractResult<TypedModel> {
-    model.into_optimized()
+/// tract's `into_optimized` with its declutter in two rounds (`engine::declutter`), then tract's codegen. Its
+/// declutter pass `ChangeAxes` must run: it drops the batch axis (and the wasm build's plan then has channels
+/// last); on the ONNX file's own layout, a batch axis and channels first, wasm's depthwise convolution is
+/// several times slower. Leaving the pass out cost the model step its lead over onnxruntime-web, twice
+/// (sessions 20 and 23; BENCHMARKS.md session 26). `tests/model.rs` holds the plan to the batch-free layout and
+/// to what `into_optimized` computes.
+pub fn optimise(mut model: TypedModel) -> TractResult<TypedModel> {
+    super::declutter(&mut model)?;
+    model.optimize()?;
+    Ok(model)
 }
 
 impl CpuEngine {

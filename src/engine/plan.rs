@@ -615,14 +615,14 @@ impl Lowering<'_> {
 
 impl Plan {
     /// Load a model file for the GPU: the same parse, fold and checks as the CPU engine, then tract's
-    /// decluttering (constant folding, canonical ops), then lowering. Output shapes are
+    /// decluttering (constant folding, canonical ops; `engine::declutter`), then lowering. Output shapes are
     /// checked against the manifest. An op without a kernel is `BackendUnavailable` (the CPU engine still
     /// runs such a model).
     pub fn load(onnx: &[u8], manifest: &crate::manifest::Manifest) -> crate::error::Result<Plan> {
         use crate::error::Error;
-        let typed = super::typed_model(onnx, manifest, &mut super::LoadTimings::default())?;
-        let decluttered =
-            typed.into_decluttered().map_err(|e| Error::ModelMismatch(format!("cannot prepare the model: {e:#}")))?;
+        let mut decluttered = super::typed_model(onnx, manifest, &mut super::LoadTimings::default())?;
+        super::declutter(&mut decluttered)
+            .map_err(|e| Error::ModelMismatch(format!("cannot prepare the model: {e:#}")))?;
         let mut plan = Plan::lower(&decluttered).map_err(Error::BackendUnavailable)?;
         plan.fuse_epilogues();
         plan.share_buffers();
