@@ -67,12 +67,21 @@ pub struct OutputNames {
     pub orientation: String,
     pub inverted: String,
     pub embedding: String,
+    /// Optional (model 1.5.0 on): per-cell logits, on the CAM's grid, that density has been added there
+    /// (an opacity), from a head trained on synthetic opacities. When present, peaks and regions follow the
+    /// CAM times its sigmoid (`regions::localisation_map`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opacity: Option<String>,
 }
 
 impl OutputNames {
-    /// The five output names in the order engines return them.
-    pub fn names(&self) -> [&str; 5] {
-        [&self.probabilities, &self.cam, &self.orientation, &self.inverted, &self.embedding]
+    /// The output names in the order engines return them: the five every model has, then `opacity` when
+    /// the manifest names it.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names =
+            vec![self.probabilities.as_str(), &self.cam, &self.orientation, &self.inverted, &self.embedding];
+        names.extend(self.opacity.as_deref());
+        names
     }
 }
 

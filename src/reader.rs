@@ -14,7 +14,7 @@ use crate::geometry::{self, Quad};
 use crate::manifest::Manifest;
 use crate::preprocess;
 use crate::quality;
-use crate::regions::CamField;
+use crate::regions::{self, CamField};
 use crate::report::*;
 
 /// Hot regions reported per finding, strongest first.
@@ -533,7 +533,8 @@ impl Reader {
         let mut cams = Vec::new();
         let mut findings = Vec::new();
         for (i, f) in self.manifest.findings.iter().enumerate() {
-            let cam = CamField::new(out.cam_of(i), out.cam_height, out.cam_width, &film.corners, fw as f32, fh as f32)
+            let map = regions::localisation_map(out.cam_of(i), out.opacity.as_deref());
+            let cam = CamField::new(&map, out.cam_height, out.cam_width, &film.corners, fw as f32, fh as f32)
                 .ok_or_else(|| Error::InvalidCorners("the film corners are degenerate".into()))?;
             let p = out.probabilities[i];
             let positive = p >= f.threshold;
@@ -833,6 +834,7 @@ mod tests {
                 orientation,
                 inverted: self.inverted,
                 embedding: embedding_scoring(&self.manifest, score),
+                opacity: None,
             })
         }
     }

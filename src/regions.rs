@@ -1,5 +1,6 @@
-//! Regions: a finding's class-activation map upsampled over the film, its peak and its hot connected
-//! regions, mapped back to input-image pixels through the film's perspective.
+//! Regions: a finding's class-activation map (times the model's opacity map, when it has one) upsampled
+//! over the film, its peak and its hot connected regions, mapped back to input-image pixels through the
+//! film's perspective.
 
 use image::{GrayImage, Luma};
 use imageproc::geometric_transformations::Projection;
@@ -11,6 +12,26 @@ use crate::report::Region;
 
 /// Grid (per side) the CAM is upsampled to for peaks and regions.
 const GRID: usize = 112;
+
+/// The map a finding's peak, regions and heatmap follow. Without an opacity map, its CAM. With one (model
+/// 1.5.0 on), the CAM scaled to [0, 1] over the film times sigmoid(opacity): where the classifier's evidence
+/// and added density coincide. The CAM alone follows the heart shadow (models/MODEL_CARD.md, localisation);
+/// `models/training/opacity_head.py` computes the same map when it scores the expert boxes.
+pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>) -> Vec<f32> {
+    let Some(opacity) = opacity.filter(|o| o.len() == cam.len()) else {
+        return cam.to_vec();
+    };
+    let lo = cam.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = cam.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let span = hi - lo;
+    cam.iter()
+        .zip(opacity)
+        .map(|(&c, &o)| {
+            let c = if span > 1e-6 { (c - lo) / span } else { 0.0 };
+            c / (1.0 + (-o.clamp(-30.0, 30.0)).exp())
+        })
+        .collect()
+}
 
 /// A CAM laid over the flattened film, with the map back to the input image.
 #[derive(Clone)]
@@ -154,6 +175,22 @@ impl CamField {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_opacity_map_moves_the_peak_to_where_evidence_and_density_coincide() {
+        // the CAM's strongest cell (the heart, say) has no added density; its second has
+        let cam = [0.0, 4.0, 3.0, -1.0];
+        let opacity = [-6.0, -6.0, 4.0, 4.0];
+        let map = localisation_map(&cam, Some(&opacity));
+        let peak = (0..4).max_by(|&a, &b| map[a].total_cmp(&map[b])).unwrap();
+        assert_eq!(peak, 2, "{map:?}");
+        assert!(map.iter().all(|v| (0.0..=1.0).contains(v)));
+        // the CAM's weakest cell stays at zero, however dense
+        assert_eq!(map[3], 0.0);
+        // without an opacity map (or with one of another size) the CAM is the map
+        assert_eq!(localisation_map(&cam, None), cam);
+        assert_eq!(localisation_map(&cam, Some(&opacity[..2])), cam);
+    }
 
     #[test]
     fn peak_and_region_follow_the_hot_cell_through_the_film_map() {

@@ -27,6 +27,9 @@ fn one_pass_gives_probabilities_cams_and_checks() {
     assert_eq!(out.cam.len(), r.manifest().findings.len() * side * side);
     assert_eq!(out.orientation.len(), 4);
     assert!((out.orientation.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    // the opacity map (model 1.5.0 on) lies on the CAM's grid
+    assert!(r.manifest().outputs.opacity.is_some(), "the shipped model has an opacity head");
+    assert_eq!(out.opacity.as_ref().map(Vec::len), Some(side * side), "opacity map on the CAM's grid");
     // the CAM holds per-location logits: their mean is the finding's logit
     let mean = out.cam_of(0).iter().sum::<f32>() / (side * side) as f32;
     let p = 1.0 / (1.0 + (-mean).exp());
@@ -115,6 +118,7 @@ fn folding_the_int8_weights_at_load_gives_what_tracts_own_dequantization_gives()
     close(&ours.cam, &values(1), 1e-3, "cam");
     close(&ours.orientation, &values(2), 1e-5, "orientation");
     close(&ours.embedding, &values(4), 1e-3, "embedding");
+    close(ours.opacity.as_deref().expect("opacity map"), &values(5), 1e-3, "opacity");
 }
 
 /// The CPU engine's plan runs its depthwise convolutions (all but the first) on batch-free tensors (natively
@@ -219,6 +223,45 @@ fn the_gpu_plan_computes_what_tract_computes() {
         assert!(close(&got.cam, &cpu.cam, 1e-3), "{name}: CAM differs");
         assert!(close(&got.orientation, &cpu.orientation, 1e-4), "{name}: orientation differs");
         assert!(close(&got.embedding, &cpu.embedding, 1e-3), "{name}: embedding differs");
+        let (a, b) = (got.opacity.as_deref().unwrap(), cpu.opacity.as_deref().unwrap());
+        assert!(a.len() == b.len() && close(a, b, 1e-3), "{name}: opacity map differs");
         assert!((got.inverted - cpu.inverted).abs() < 1e-4);
     }
+}
+
+/// The opacity head (model 1.5.0 on) sees density painted into a normal adult film: a soft bright patch
+/// (halfway to white at its centre, 7 % of the width across) drawn into either lung field, high or low, raises
+/// the opacity logit of its cell by at least 2 at every place tried, and moves the opacity map's peak, and the
+/// reader's (the CAM times the opacity map), onto it at most of them (the head also fires on normal anatomy near
+/// the diaphragm, which wins at some places: models/MODEL_CARD.md).
+#[test]
+fn the_opacity_map_finds_density_painted_into_a_lung_field() {
+    use xray_reader::preprocess::{luma, to_input};
+    let r = reader();
+    let image = xray_reader::decode::decode(&bytes("nih-normal.jpg"), &Default::default()).unwrap();
+    let grey = luma(&image);
+    let (w, h) = (grey.width() as f32, grey.height() as f32);
+    let side = 14usize;
+    let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+    let before = r.infer(&to_input(&grey, &r.manifest().input)).unwrap().opacity.unwrap();
+    let places = [(0.3, 0.55), (0.3, 0.4), (0.7, 0.4), (0.7, 0.6), (0.25, 0.65)];
+    let (mut opacity_hits, mut map_hits) = (0, 0);
+    for (fx, fy) in places {
+        let (cx, cy, radius) = (fx * w, fy * h, 0.07 * w);
+        let mut painted = grey.clone();
+        for (x, y, p) in painted.enumerate_pixels_mut() {
+            let d2 = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)) / (radius * radius);
+            p.0[0] += 0.5 * (-0.5 * d2).exp() * (0.9 - p.0[0]).max(0.0);
+        }
+        let cell = ((fy * side as f32) as usize, (fx * side as f32) as usize);
+        let near = |i: usize| (i / side).abs_diff(cell.0) <= 1 && (i % side).abs_diff(cell.1) <= 1;
+        let after = r.infer(&to_input(&painted, &r.manifest().input)).unwrap();
+        let opacity = after.opacity.as_deref().unwrap();
+        let k = cell.0 * side + cell.1;
+        assert!(opacity[k] - before[k] >= 2.0, "patch at {cell:?}: logit {} -> {}", before[k], opacity[k]);
+        opacity_hits += usize::from(near(argmax(opacity)));
+        map_hits += usize::from(near(argmax(&xray_reader::regions::localisation_map(&after.cam, Some(opacity)))));
+    }
+    assert!(opacity_hits >= 3, "the opacity map peaked at the patch {opacity_hits} times of {}", places.len());
+    assert!(map_hits >= 3, "the reader's map peaked at the patch {map_hits} times of {}", places.len());
 }

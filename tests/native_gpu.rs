@@ -46,6 +46,10 @@ fn gpu_kernels_agree_with_the_cpu_engine_on_fixture_films() {
             let r = f64::from(correlation(a.cam_of(k), b.cam_of(k)));
             assert!(r >= 0.999, "{name}: CAM {k} correlates {r} with the CPU's");
         }
+        let (oa, ob) = (a.opacity.as_deref().unwrap_or_default(), b.opacity.as_deref().unwrap_or_default());
+        assert_eq!(oa.len(), ob.len(), "{name}: both engines return the opacity map");
+        let r = f64::from(correlation(oa, ob));
+        assert!(r >= 0.999, "{name}: opacity map correlates {r} with the CPU's");
         for (p, q) in a.orientation.iter().zip(&b.orientation) {
             assert!((p - q).abs() < 1e-3, "{name}: orientation {q} on the GPU, {p} on the CPU");
         }

@@ -134,6 +134,10 @@ async fn the_webgpu_engine_matches_the_cpu_engine_on_fixture_films() {
         let vb: f32 = want.cam.iter().map(|b| (b - mb) * (b - mb)).sum();
         let corr = cov / (va * vb).sqrt();
         assert!(corr >= 0.999, "CAM correlation {corr}");
+        let (oa, ob) = (got.opacity.as_deref().unwrap_or_default(), want.opacity.as_deref().unwrap_or_default());
+        assert!(!ob.is_empty() && oa.len() == ob.len(), "the GPU returns the opacity map");
+        let corr = xray_reader::engine::check::correlation(oa, ob);
+        assert!(corr >= 0.999, "opacity map correlation {corr}");
     }
 
     // through the JS class: start, self-check, then a read that asks for WebGPU says it ran there

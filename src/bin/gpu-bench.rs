@@ -102,6 +102,10 @@ fn bench(runs: usize, choice: AdapterChoice, files: &[PathBuf]) -> xray_reader::
             "orientation_max_diff": max_diff(&a.orientation, &b.orientation),
             "inverted_diff": (a.inverted as f64 - b.inverted as f64).abs(),
             "embedding_max_diff": max_diff(&a.embedding, &b.embedding),
+            "opacity_correlation": match (&a.opacity, &b.opacity) {
+                (Some(x), Some(y)) => Some(f64::from(correlation(x, y))),
+                _ => None,
+            },
         }));
         first_input.get_or_insert(input);
         photos.push(bytes);

@@ -25,7 +25,8 @@ pub fn check_input(spec: &InputSpec) -> Vec<f32> {
 pub struct Agreement {
     /// Largest difference over the probabilities, the orientation and the polarity.
     pub max_difference: f32,
-    /// Correlation of the CAMs (all findings together).
+    /// Correlation of the CAMs (all findings together), or of the opacity maps where that is lower (a model
+    /// with an opacity output; 0 when only one engine returned one).
     pub cam_correlation: f32,
 }
 
@@ -38,7 +39,12 @@ impl Agreement {
         ]
         .into_iter()
         .fold(0.0, f32::max);
-        Agreement { max_difference, cam_correlation: correlation(&candidate.cam, &cpu.cam) }
+        let opacity = match (&candidate.opacity, &cpu.opacity) {
+            (Some(a), Some(b)) => correlation(a, b),
+            (None, None) => 1.0,
+            _ => 0.0,
+        };
+        Agreement { max_difference, cam_correlation: correlation(&candidate.cam, &cpu.cam).min(opacity) }
     }
 
     pub fn passed(&self) -> bool {
@@ -85,6 +91,7 @@ mod tests {
             orientation: vec![1.0, 0.0, 0.0, 0.0],
             inverted: 0.0,
             embedding: vec![],
+            opacity: None,
         }
     }
 
@@ -95,5 +102,11 @@ mod tests {
         assert!(!Agreement::of(&outputs(0.502, vec![0.0, 1.0, 2.0, 3.0]), &cpu).passed());
         assert!(!Agreement::of(&outputs(0.5, vec![3.0, 1.0, 2.0, 0.0]), &cpu).passed());
         assert!(!Agreement::of(&outputs(0.5, vec![0.0, 1.0]), &cpu).passed(), "a CAM of another shape");
+        // a model with an opacity map: both engines' maps must agree too
+        let with_map = |map: Vec<f32>| RawOutputs { opacity: Some(map), ..cpu.clone() };
+        let cpu_map = with_map(vec![-2.0, 0.5, 1.0, 3.0]);
+        assert!(Agreement::of(&with_map(vec![-2.0, 0.5, 1.0, 3.001]), &cpu_map).passed());
+        assert!(!Agreement::of(&with_map(vec![3.0, 0.5, 1.0, -2.0]), &cpu_map).passed(), "a scrambled opacity map");
+        assert!(!Agreement::of(&cpu, &cpu_map).passed(), "an engine that lost the opacity output");
     }
 }

@@ -30,11 +30,12 @@ impl CpuEngine {
         timings.optimise = ms(t);
         // The optimised graph knows every output shape for this input size: check them against the manifest
         // before any user image (no probe inference: that would cost a whole model step at start-up).
-        let shapes = (0..5)
+        let names = manifest.outputs.names();
+        let shapes = (0..names.len())
             .map(|k| {
                 let fact = plan.model().output_fact(k).map_err(mismatch)?;
                 fact.shape.as_concrete().map(|s| s.to_vec()).ok_or_else(|| {
-                    let name = manifest.outputs.names()[k];
+                    let name = names[k];
                     Error::ModelMismatch(format!("output `{name}` has no fixed shape for a fixed input"))
                 })
             })
@@ -76,7 +77,7 @@ impl Engine for CpuEngine {
 
     fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
         let out = self.plan.run(tvec!(self.tensor(input)?.into())).map_err(|e| Error::Inference(format!("{e:#}")))?;
-        let outputs = (0..5)
+        let outputs = (0..self.spec.names.len())
             .map(|k| {
                 let t = out[k]
                     .to_plain_array_view::<f32>()

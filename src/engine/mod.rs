@@ -35,6 +35,8 @@ pub struct RawOutputs {
     pub inverted: f32,
     /// Pooled features for the out-of-distribution check.
     pub embedding: Vec<f32>,
+    /// Per-cell opacity logits on the CAM's grid, row-major, when the model has that output.
+    pub opacity: Option<Vec<f32>>,
 }
 
 impl RawOutputs {
@@ -149,10 +151,11 @@ fn is_change_axes(pass: &str) -> bool {
     pass.starts_with("ChangeAxes")
 }
 
-/// What the manifest says the five outputs look like; turns any engine's raw tensors into `RawOutputs`.
+/// What the manifest says the outputs look like (five, or six with `opacity`); turns any engine's raw
+/// tensors into `RawOutputs`.
 #[derive(Debug, Clone)]
 pub struct OutputSpec {
-    pub names: [String; 5],
+    pub names: Vec<String>,
     findings: usize,
     orientations: usize,
     embedding: usize,
@@ -161,14 +164,15 @@ pub struct OutputSpec {
 impl OutputSpec {
     pub fn of(manifest: &Manifest) -> OutputSpec {
         OutputSpec {
-            names: manifest.outputs.names().map(str::to_owned),
+            names: manifest.outputs.names().into_iter().map(str::to_owned).collect(),
             findings: manifest.findings.len(),
             orientations: manifest.orientation.classes_deg_clockwise.len(),
             embedding: manifest.ood.mean.len(),
         }
     }
 
-    /// Output shapes (probabilities, cam, orientation, inverted, embedding) against what the manifest declares.
+    /// Output shapes (probabilities, cam, orientation, inverted, embedding[, opacity]) against what the manifest
+    /// declares. An opacity map has the CAM's grid.
     pub fn check(&self, shapes: &[Vec<usize>]) -> Result<()> {
         let f = self.findings;
         let shape_err = |k: usize| {
@@ -177,8 +181,12 @@ impl OutputSpec {
                 self.names[k], shapes[k]
             )))
         };
-        if shapes.len() != 5 {
-            return Err(Error::ModelMismatch(format!("the model has {} outputs, expected 5", shapes.len())));
+        if shapes.len() != self.names.len() {
+            return Err(Error::ModelMismatch(format!(
+                "the model has {} outputs, expected {}",
+                shapes.len(),
+                self.names.len()
+            )));
         }
         if shapes[0] != [1, f] {
             return shape_err(0);
@@ -200,10 +208,13 @@ impl OutputSpec {
                 self.embedding
             )));
         }
+        if shapes.len() > 5 && shapes[5] != [1, 1, cs[2], cs[3]] {
+            return shape_err(5);
+        }
         Ok(())
     }
 
-    /// The five output tensors (shape, values), in manifest order, checked and named.
+    /// The output tensors (shape, values), in manifest order, checked and named.
     pub fn raw_outputs(&self, outputs: Vec<(Vec<usize>, Vec<f32>)>) -> Result<RawOutputs> {
         let shapes: Vec<Vec<usize>> = outputs.iter().map(|(s, _)| s.clone()).collect();
         self.check(&shapes)?;
@@ -218,6 +229,7 @@ impl OutputSpec {
         let mut values = outputs.into_iter().map(|(_, v)| v);
         let mut next = || values.next().unwrap_or_default();
         let (probabilities, cam, orientation, inverted, embedding) = (next(), next(), next(), next(), next());
+        let opacity = values.next();
         Ok(RawOutputs {
             probabilities,
             cam,
@@ -226,6 +238,7 @@ impl OutputSpec {
             orientation,
             inverted: inverted[0],
             embedding,
+            opacity,
         })
     }
 }

@@ -1,0 +1,304 @@
+"""The opacity head: where on the film density has been added, learned without lesion labels.
+
+The classifier's CAM follows the heart shadow (MODEL_CARD.md, localisation), and image-level labels do not
+teach lesion position. This head learns it from synthetic opacities instead: soft, textured, brighter blobs
+(what consolidation and infiltrates add to a film: density) drawn into the lung-dark parts of *normal
+training films*, some of them then photographed (photo_sim). A small convolutional head (3x3 conv, ReLU,
+3x3 conv) on the frozen features of block 7 (80 channels, 14x14, the same grid as the CAM) is trained to
+say which cells hold the blob. It is grafted onto the exported ONNX file as a sixth output, `opacity`
+(per-cell logits); the backbone and the other five outputs are unchanged, bit for bit. The reader's regions
+then follow the CAM (scaled to [0, 1] over the film) times sigmoid(opacity): where the classifier's evidence
+and added density coincide (src/regions.rs, manifest `outputs.opacity`).
+
+Scored on the 31 NIH expert boxes (never used here) with export.localisation's rule, next to the CAM alone.
+
+Usage (from the repository root; models/build.sh runs it after export.py):
+  PYTHONPATH=models/training python models/training/opacity_head.py --data ../shared/data --model models/xray-reader.onnx
+"""
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import helper, numpy_helper
+
+import data
+import export
+import net
+
+FEATURES = "/_blocks.7/Add_output_0"  # 80 channels at 14x14 (output stride 16)
+OUTPUT = "opacity"
+PREFIX = "opacity_head/"
+HIDDEN = 32
+PHOTO_SHARE = 0.5
+
+
+def strip_head(m):
+    """Remove a previously grafted head, so the script can be rerun on its own output."""
+    g = m.graph
+    keep = [n for n in g.node if not n.name.startswith(PREFIX)]
+    del g.node[:]
+    g.node.extend(keep)
+    inits = [i for i in g.initializer if not i.name.startswith(PREFIX)]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    outs = [o for o in g.output if o.name != OUTPUT]
+    del g.output[:]
+    g.output.extend(outs)
+    return m
+
+
+def feature_session(model):
+    m = strip_head(onnx.load(model))
+    m.graph.output.append(helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, None))
+    path = os.path.join(tempfile.mkdtemp(), "features.onnx")
+    onnx.save(m, path)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def lung_dark(grey):
+    """Where a blob may go: between the film's 10th and 45th percentiles after a blur (dark, but not the
+    background outside the body), inside the central 70 % (a crude, label-free stand-in for the lungs)."""
+    h, w = grey.shape
+    b = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), max(h, w) / 40)
+    lo, hi = np.percentile(b, [10, 45])
+    m = (b > lo) & (b < hi)
+    m[: int(0.12 * h)] = m[int(0.85 * h):] = False
+    m[:, : int(0.15 * w)] = m[:, int(0.85 * w):] = False
+    return m
+
+
+def blob(rng, h, w, centre):
+    """(textured mask, smooth mask) in [0, 1]: 1-4 rotated elliptic Gaussians, 5-22 % of the long side."""
+    s = max(h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mask = np.zeros((h, w), np.float32)
+    size = rng.uniform(0.05, 0.22) * s
+    for _ in range(rng.integers(1, 5)):
+        cy = centre[0] + rng.normal(0, 0.3) * size
+        cx = centre[1] + rng.normal(0, 0.3) * size
+        sy, sx = size * rng.uniform(0.3, 0.7, 2)
+        a = rng.uniform(0, np.pi)
+        dx, dy = xx - cx, yy - cy
+        u = dx * np.cos(a) + dy * np.sin(a)
+        v = -dx * np.sin(a) + dy * np.cos(a)
+        mask = np.maximum(mask, np.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2)))
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(3, 8))
+    tex = 1 + rng.uniform(0.1, 0.35) * tex / (tex.std() + 1e-6)
+    return np.clip(mask * tex, 0, 1), mask
+
+
+def add_opacity(rng, grey):
+    """The film with a synthetic opacity, and its mask; (None, None) when no lung-dark place exists."""
+    h, w = grey.shape
+    ys, xs = np.nonzero(lung_dark(grey))
+    if len(ys) == 0:
+        return None, None
+    i = rng.integers(len(ys))
+    textured, mask = blob(rng, h, w, (ys[i], xs[i]))
+    g = grey.astype(np.float32)
+    white = np.percentile(g, 97)
+    out = g + rng.uniform(0.2, 0.6) * textured * np.maximum(white - g, 0)
+    return np.clip(out, 0, 255).astype(np.uint8), mask
+
+
+def cell_targets(mask, n=14):
+    m = cv2.resize(mask, (n, n), interpolation=cv2.INTER_AREA)
+    return m / max(m.max(), 1e-6)
+
+
+def samples(rng, recs, seed_base):
+    """(grey input image, 14x14 target) pairs: each film with an opacity (photographed half the time) and
+    once clean."""
+    out = []
+    for j, r in enumerate(recs):
+        grey = data.read_grey(r["path"])
+        g, mask = add_opacity(rng, grey)
+        if g is not None:
+            y = cell_targets(mask)
+            if rng.random() < PHOTO_SHARE:
+                g = export.photo_view((*seed_base, 0, j), g)
+            out.append((g, y))
+        clean = grey if rng.random() >= PHOTO_SHARE else export.photo_view((*seed_base, 1, j), grey)
+        out.append((clean, np.zeros((14, 14), np.float32)))
+    return out
+
+
+def head_net(channels):
+    return torch.nn.Sequential(torch.nn.Conv2d(channels, HIDDEN, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(HIDDEN, 1, 3, padding=1))
+
+
+def train_head(feats, targets, epochs, seed):
+    """Feature maps [N,C,14,14] scaled per channel (no shift: zero padding stays zero), cells with target
+    >= 0.5 positive, <= 0.05 negative, the rim between ignored; class-balanced BCE, AdamW."""
+    scale = feats.std((0, 2, 3)) + 1e-3
+    x = torch.from_numpy(feats / scale[:, None, None])
+    t = torch.from_numpy(targets[:, None])
+    weight = ((t >= 0.5) | (t <= 0.05)).float()
+    y = (t >= 0.5).float()
+    torch.manual_seed(seed)
+    head = head_net(x.shape[1])
+    drop = torch.nn.Dropout2d(0.2)
+    opt = torch.optim.AdamW(head.parameters(), 3e-3, weight_decay=1e-2)
+    pos_weight = (1 - y.mean()) / y.mean()
+    for epoch in range(epochs):
+        perm = torch.randperm(len(x))
+        total = 0.0
+        for i in range(0, len(x), 64):
+            j = perm[i:i + 64]
+            loss = (torch.nn.functional.binary_cross_entropy_with_logits(
+                head(drop(x[j])), y[j], pos_weight=pos_weight, reduction="none") * weight[j]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(j)
+        if epoch % 10 == 9 or epoch == epochs - 1:
+            print(f"  epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}", flush=True)
+    head.eval()
+    return head, scale
+
+
+def graft(model, head, scale):
+    """The head as ONNX nodes reading FEATURES, with the channel scale folded into the first weights."""
+    m = strip_head(onnx.load(model))
+    g = m.graph
+    c1, c2 = head[0], head[2]
+    w1 = (c1.weight.detach().numpy() / scale[None, :, None, None]).astype(np.float32)
+    # the first weights stored as the backbone's are (net.weight_levels: 6 bits per output channel, int8 QDQ)
+    levels = net.weight_levels(w1.size)
+    flat = w1.reshape(w1.shape[0], -1)
+    w1_scale = (np.maximum(np.abs(flat).max(1), 1e-12) / levels).astype(np.float32)
+    w1_q = np.clip(np.round(flat / w1_scale[:, None]), -levels, levels).astype(np.int8).reshape(w1.shape)
+    inits = {
+        PREFIX + "w1_q": w1_q, PREFIX + "w1_scale": w1_scale, PREFIX + "w1_zp": np.zeros(w1.shape[0], np.int8),
+        PREFIX + "b1": c1.bias.detach().numpy().astype(np.float32),
+        PREFIX + "w2": c2.weight.detach().numpy().astype(np.float32),
+        PREFIX + "b2": c2.bias.detach().numpy().astype(np.float32),
+    }
+    g.initializer.extend(numpy_helper.from_array(v, k) for k, v in inits.items())
+    pads = [1, 1, 1, 1]
+    g.node.extend([
+        helper.make_node("DequantizeLinear", [PREFIX + "w1_q", PREFIX + "w1_scale", PREFIX + "w1_zp"], [PREFIX + "w1"],
+                         name=PREFIX + "w1_dq", axis=0),
+        helper.make_node("Conv", [FEATURES, PREFIX + "w1", PREFIX + "b1"], [PREFIX + "hidden"], name=PREFIX + "conv1",
+                         kernel_shape=[3, 3], pads=pads),
+        helper.make_node("Relu", [PREFIX + "hidden"], [PREFIX + "relu"], name=PREFIX + "relu"),
+        helper.make_node("Conv", [PREFIX + "relu", PREFIX + "w2", PREFIX + "b2"], [OUTPUT], name=PREFIX + "conv2",
+                         kernel_shape=[3, 3], pads=pads),
+    ])
+    g.output.append(helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, [1, 1, 14, 14]))
+    onnx.checker.check_model(m)
+    return m
+
+
+def localisation_map(cam, opacity):
+    """The reader's map for peaks and regions (src/regions.rs): the CAM scaled to [0, 1] over the film,
+    times sigmoid(opacity)."""
+    lo, hi = cam.min(), cam.max()
+    c = (cam - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(cam)
+    return c * (1 / (1 + np.exp(-np.clip(opacity, -30, 30))))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
+    ap.add_argument("--model", default="models/xray-reader.onnx", help="rewritten in place, manifest beside it")
+    ap.add_argument("--films", type=int, default=300, help="normal training films per source")
+    ap.add_argument("--epochs", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    t0 = time.time()
+    rng = np.random.default_rng(args.seed)
+    data.configure_for_onnx(args.model)
+    feat = feature_session(args.model)
+    recs = data.load_records(args.data)
+
+    train = []
+    for source in ("kermany", "nih"):
+        normals = [r for r in recs if r["source"] == source and r["label"] == 0 and not r["val"]]
+        rng.shuffle(normals)
+        train += normals[: args.films]
+    pairs = samples(rng, train, (args.seed, 1))
+    feats = np.stack([feat.run([FEATURES], {"image": data.to_input(g)[None, None]})[0][0] for g, _ in pairs])
+    targets = np.stack([y for _, y in pairs]).astype(np.float32)
+    print(f"{len(pairs)} training inputs from {len(train)} normal films, {time.time() - t0:.0f} s", flush=True)
+    head, scale = train_head(feats.astype(np.float32), targets, args.epochs, args.seed)
+    grafted = graft(args.model, head, scale)
+    path = os.path.join(tempfile.mkdtemp(), "grafted.onnx")
+    onnx.save(grafted, path)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+    def run(g):
+        cam, opacity = sess.run(["cam", OUTPUT], {"image": data.to_input(g)[None, None]})
+        return cam[0, 0], opacity[0, 0]
+
+    # synthetic opacities in validation normals (originals and photos): the map's peak on the blob
+    val = [r for r in recs if r["label"] == 0 and r["val"]]
+    synthetic = {"cam": [], "opacity": [], "cam_x_opacity": []}
+    for g, y in [(g, y) for g, y in samples(np.random.default_rng(args.seed + 1), val, (args.seed, 2)) if y.max() > 0]:
+        cam, opacity = run(g)
+        for k, v in (("cam", cam), ("opacity", opacity), ("cam_x_opacity", localisation_map(cam, opacity))):
+            u, w = export.cam_peak(v)
+            synthetic[k].append(bool(y[min(int(w * 14), 13), min(int(u * 14), 13)] >= 0.5))
+
+    # the NIH expert boxes, export.localisation's rule
+    boxes = {"cam": [], "opacity": [], "cam_x_opacity": []}
+    for r in [r for r in recs if r["bbox"]]:
+        img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        H, W = img.shape
+        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
+        cam, opacity = run(img[top:bottom, left:right])
+        bx = export.parse_boxes(r["bbox"])
+        for k, v in (("cam", cam), ("opacity", opacity), ("cam_x_opacity", localisation_map(cam, opacity))):
+            u, w = export.cam_peak(v)
+            x, y = left + u * (right - left), top + w * (bottom - top)
+            boxes[k].append(any(a <= x <= a + bw and b <= y <= b + bh for a, b, bw, bh in bx))
+
+    result = {
+        "features": FEATURES, "hidden": HIDDEN, "films_per_source": args.films, "training_inputs": len(pairs),
+        "epochs": args.epochs, "seed": args.seed,
+        "synthetic_validation_peak_on_blob": {k: float(np.mean(v)) for k, v in synthetic.items()},
+        "synthetic_validation_n": len(synthetic["cam"]),
+        "nih_boxes_peak_inside": {k: int(np.sum(v)) for k, v in boxes.items()},
+        "nih_boxes_n": len(boxes["cam"]),
+    }
+    print(json.dumps(result, indent=1), flush=True)
+
+    onnx.save(grafted, args.model)
+    sha = hashlib.sha256(open(args.model, "rb").read()).hexdigest()
+    manifest_path = os.path.splitext(args.model)[0] + ".manifest.json"
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest["version"] = export.VERSION
+    manifest["sha256"] = sha
+    manifest["outputs"][OUTPUT] = OUTPUT
+    manifest["about"]["architecture"] += (f"; opacity head (3x3 conv {HIDDEN}, ReLU, 3x3 conv) on block 7's 14x14 "
+                                          "features, trained on synthetic opacities in normal films")
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, separators=(",", ":"))
+    metrics_path = os.path.join(os.path.dirname(args.model), "metrics.json")
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    metrics["model"] = {"sha256": sha, "bytes": os.path.getsize(args.model)}
+    metrics["opacity_head"] = result
+    with open(metrics_path, "w") as f:
+        json.dump(metrics, f, indent=1)
+    print(f"wrote {args.model} ({os.path.getsize(args.model) / 1e6:.2f} MB), manifest and metrics "
+          f"in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
