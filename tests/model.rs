@@ -80,6 +80,20 @@ fn a_manifest_that_does_not_match_the_model_is_refused() {
     let e = Reader::from_bytes(BUNDLED_ONNX, &serde_json::to_vec(&m).unwrap()).err().expect("refused");
     assert_eq!(e.kind(), "model_mismatch", "{e}");
 
+    let mut m: serde_json::Value = serde_json::from_slice(BUNDLED_MANIFEST).unwrap();
+    m["outputs"]["opacity"] = "lesions".into();
+    let e = Reader::from_bytes(BUNDLED_ONNX, &serde_json::to_vec(&m).unwrap()).err().expect("refused");
+    assert_eq!(e.kind(), "model_mismatch", "an opacity output the model lacks: {e}");
+
+    // a manifest that does not name the opacity output still loads: the map is the CAM alone (models before 1.5.0)
+    let mut m: serde_json::Value = serde_json::from_slice(BUNDLED_MANIFEST).unwrap();
+    m["outputs"].as_object_mut().unwrap().remove("opacity");
+    let five = Reader::from_bytes(BUNDLED_ONNX, &serde_json::to_vec(&m).unwrap()).expect("five outputs load");
+    let input = vec![0.3; (m["input"]["width"].as_u64().unwrap() * m["input"]["height"].as_u64().unwrap()) as usize];
+    let (a, b) = (five.infer(&input).unwrap(), reader().infer(&input).unwrap());
+    assert!(a.opacity.is_none() && b.opacity.is_some());
+    assert_eq!((a.probabilities, a.cam), (b.probabilities, b.cam));
+
     let e = Reader::from_bytes(BUNDLED_ONNX, b"{not json").err().expect("refused");
     assert_eq!(e.kind(), "manifest");
     let e = Reader::from_bytes(b"garbage", BUNDLED_MANIFEST).err().expect("refused");

@@ -116,20 +116,22 @@ def cell_targets(mask, n=14):
     return m / max(m.max(), 1e-6)
 
 
-def samples(rng, recs, seed_base):
-    """(grey input image, 14x14 target) pairs: each film with an opacity (photographed half the time) and
-    once clean."""
+def samples(rng, recs, seed_base, photo_share=PHOTO_SHARE):
+    """(grey input image, 14x14 target, photographed?) triples: each film with an opacity (photographed
+    `photo_share` of the time) and once clean."""
     out = []
     for j, r in enumerate(recs):
         grey = data.read_grey(r["path"])
         g, mask = add_opacity(rng, grey)
         if g is not None:
             y = cell_targets(mask)
-            if rng.random() < PHOTO_SHARE:
+            photo = rng.random() < photo_share
+            if photo:
                 g = export.photo_view((*seed_base, 0, j), g)
-            out.append((g, y))
-        clean = grey if rng.random() >= PHOTO_SHARE else export.photo_view((*seed_base, 1, j), grey)
-        out.append((clean, np.zeros((14, 14), np.float32)))
+            out.append((g, y, photo))
+        photo = rng.random() < photo_share
+        clean = export.photo_view((*seed_base, 1, j), grey) if photo else grey
+        out.append((clean, np.zeros((14, 14), np.float32), photo))
     return out
 
 
@@ -215,6 +217,8 @@ def main():
     ap.add_argument("--model", default="models/xray-reader.onnx", help="rewritten in place, manifest beside it")
     ap.add_argument("--films", type=int, default=300, help="normal training films per source")
     ap.add_argument("--epochs", type=int, default=120)
+    ap.add_argument("--photo-share", type=float, default=PHOTO_SHARE,
+                    help="share of training inputs photographed (photo_sim) and flattened")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -229,9 +233,9 @@ def main():
         normals = [r for r in recs if r["source"] == source and r["label"] == 0 and not r["val"]]
         rng.shuffle(normals)
         train += normals[: args.films]
-    pairs = samples(rng, train, (args.seed, 1))
-    feats = np.stack([feat.run([FEATURES], {"image": data.to_input(g)[None, None]})[0][0] for g, _ in pairs])
-    targets = np.stack([y for _, y in pairs]).astype(np.float32)
+    pairs = samples(rng, train, (args.seed, 1), args.photo_share)
+    feats = np.stack([feat.run([FEATURES], {"image": data.to_input(g)[None, None]})[0][0] for g, _, _ in pairs])
+    targets = np.stack([y for _, y, _ in pairs]).astype(np.float32)
     print(f"{len(pairs)} training inputs from {len(train)} normal films, {time.time() - t0:.0f} s", flush=True)
     head, scale = train_head(feats.astype(np.float32), targets, args.epochs, args.seed)
     grafted = graft(args.model, head, scale)
@@ -248,31 +252,46 @@ def main():
     # synthetic opacities in validation normals (originals and photos): the map's peak on the blob
     val = [r for r in recs if r["label"] == 0 and r["val"]]
     synthetic = {"cam": [], "opacity": [], "cam_x_opacity": []}
-    for g, y in [(g, y) for g, y in samples(np.random.default_rng(args.seed + 1), val, (args.seed, 2)) if y.max() > 0]:
+    photographed = []
+    for g, y, photo in samples(np.random.default_rng(args.seed + 1), val, (args.seed, 2)):
+        if y.max() == 0:
+            continue
         cam, opacity = run(g)
+        photographed.append(photo)
         for k, v in (("cam", cam), ("opacity", opacity), ("cam_x_opacity", localisation_map(cam, opacity))):
             u, w = export.cam_peak(v)
             synthetic[k].append(bool(y[min(int(w * 14), 13), min(int(u * 14), 13)] >= 0.5))
+    photographed = np.array(photographed)
 
-    # the NIH expert boxes, export.localisation's rule
+    # the NIH expert boxes, export.localisation's rule; then simulated photos of the same films (export.photo_view:
+    # the film as printed, flattened back to its own frame with a 2 % corner error, so the boxes still apply)
     boxes = {"cam": [], "opacity": [], "cam_x_opacity": []}
-    for r in [r for r in recs if r["bbox"]]:
+    photo_boxes = {"cam": [], "opacity": [], "cam_x_opacity": []}
+    for j, r in enumerate([r for r in recs if r["bbox"]]):
         img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
         H, W = img.shape
         top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
-        cam, opacity = run(img[top:bottom, left:right])
         bx = export.parse_boxes(r["bbox"])
-        for k, v in (("cam", cam), ("opacity", opacity), ("cam_x_opacity", localisation_map(cam, opacity))):
-            u, w = export.cam_peak(v)
-            x, y = left + u * (right - left), top + w * (bottom - top)
-            boxes[k].append(any(a <= x <= a + bw and b <= y <= b + bh for a, b, bw, bh in bx))
+        views = ((boxes, img[top:bottom, left:right], (top, bottom, left, right)),
+                 (photo_boxes, export.photo_view((99, 0, j), img), (0, H, 0, W)))
+        for hits, view, (top, bottom, left, right) in views:
+            cam, opacity = run(view)
+            for k, v in (("cam", cam), ("opacity", opacity), ("cam_x_opacity", localisation_map(cam, opacity))):
+                u, w = export.cam_peak(v)
+                x, y = left + u * (right - left), top + w * (bottom - top)
+                hits[k].append(any(a <= x <= a + bw and b <= y <= b + bh for a, b, bw, bh in bx))
 
     result = {
         "features": FEATURES, "hidden": HIDDEN, "films_per_source": args.films, "training_inputs": len(pairs),
         "epochs": args.epochs, "seed": args.seed,
+        "photo_share": args.photo_share,
         "synthetic_validation_peak_on_blob": {k: float(np.mean(v)) for k, v in synthetic.items()},
         "synthetic_validation_n": len(synthetic["cam"]),
+        "synthetic_validation_originals": {k: float(np.mean(np.array(v)[~photographed])) for k, v in synthetic.items()},
+        "synthetic_validation_photos": {k: float(np.mean(np.array(v)[photographed])) for k, v in synthetic.items()},
+        "synthetic_validation_photos_n": int(photographed.sum()),
         "nih_boxes_peak_inside": {k: int(np.sum(v)) for k, v in boxes.items()},
+        "nih_boxes_photos_peak_inside": {k: int(np.sum(v)) for k, v in photo_boxes.items()},
         "nih_boxes_n": len(boxes["cam"]),
     }
     print(json.dumps(result, indent=1), flush=True)
