@@ -135,12 +135,12 @@ def samples(rng, recs, seed_base, photo_share=PHOTO_SHARE):
     return out
 
 
-def head_net(channels):
-    return torch.nn.Sequential(torch.nn.Conv2d(channels, HIDDEN, 3, padding=1), torch.nn.ReLU(),
-                               torch.nn.Conv2d(HIDDEN, 1, 3, padding=1))
+def head_net(channels, hidden=HIDDEN):
+    return torch.nn.Sequential(torch.nn.Conv2d(channels, hidden, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(hidden, 1, 3, padding=1))
 
 
-def train_head(feats, targets, epochs, seed):
+def train_head(feats, targets, epochs, seed, hidden=HIDDEN):
     """Feature maps [N,C,14,14] scaled per channel (no shift: zero padding stays zero), cells with target
     >= 0.5 positive, <= 0.05 negative, the rim between ignored; class-balanced BCE, AdamW."""
     scale = feats.std((0, 2, 3)) + 1e-3
@@ -149,7 +149,7 @@ def train_head(feats, targets, epochs, seed):
     weight = ((t >= 0.5) | (t <= 0.05)).float()
     y = (t >= 0.5).float()
     torch.manual_seed(seed)
-    head = head_net(x.shape[1])
+    head = head_net(x.shape[1], hidden)
     drop = torch.nn.Dropout2d(0.2)
     opt = torch.optim.AdamW(head.parameters(), 3e-3, weight_decay=1e-2)
     pos_weight = (1 - y.mean()) / y.mean()
@@ -219,6 +219,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=120)
     ap.add_argument("--photo-share", type=float, default=PHOTO_SHARE,
                     help="share of training inputs photographed (photo_sim) and flattened")
+    ap.add_argument("--hidden", type=int, default=HIDDEN, help="channels of the head's hidden layer")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -237,7 +238,7 @@ def main():
     feats = np.stack([feat.run([FEATURES], {"image": data.to_input(g)[None, None]})[0][0] for g, _, _ in pairs])
     targets = np.stack([y for _, y, _ in pairs]).astype(np.float32)
     print(f"{len(pairs)} training inputs from {len(train)} normal films, {time.time() - t0:.0f} s", flush=True)
-    head, scale = train_head(feats.astype(np.float32), targets, args.epochs, args.seed)
+    head, scale = train_head(feats.astype(np.float32), targets, args.epochs, args.seed, args.hidden)
     grafted = graft(args.model, head, scale)
     path = os.path.join(tempfile.mkdtemp(), "grafted.onnx")
     onnx.save(grafted, path)
@@ -282,7 +283,7 @@ def main():
                 hits[k].append(any(a <= x <= a + bw and b <= y <= b + bh for a, b, bw, bh in bx))
 
     result = {
-        "features": FEATURES, "hidden": HIDDEN, "films_per_source": args.films, "training_inputs": len(pairs),
+        "features": FEATURES, "hidden": args.hidden, "films_per_source": args.films, "training_inputs": len(pairs),
         "epochs": args.epochs, "seed": args.seed,
         "photo_share": args.photo_share,
         "synthetic_validation_peak_on_blob": {k: float(np.mean(v)) for k, v in synthetic.items()},
@@ -304,7 +305,7 @@ def main():
     manifest["version"] = export.VERSION
     manifest["sha256"] = sha
     manifest["outputs"][OUTPUT] = OUTPUT
-    manifest["about"]["architecture"] += (f"; opacity head (3x3 conv {HIDDEN}, ReLU, 3x3 conv) on block 7's 14x14 "
+    manifest["about"]["architecture"] += (f"; opacity head (3x3 conv {args.hidden}, ReLU, 3x3 conv) on block 7's 14x14 "
                                           "features, trained on synthetic opacities in normal films")
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, separators=(",", ":"))
