@@ -10,7 +10,9 @@ say which cells hold the blob. It is grafted onto the exported ONNX file as a si
 then follow the CAM (scaled to [0, 1] over the film) times sigmoid(opacity): where the classifier's evidence
 and added density coincide (src/regions.rs, manifest `outputs.opacity`).
 
-Scored on the 31 NIH expert boxes (never used here) with export.localisation's rule, next to the CAM alone.
+Scored on synthetic patches in validation normals (originals and photos apart: the only data variants of the
+head were chosen on), and on the 31 NIH expert boxes (never used here) with export.localisation's rule, on the
+films and on one simulated photo of each, next to the CAM alone.
 
 Usage (from the repository root; models/build.sh runs it after export.py):
   PYTHONPATH=models/training python models/training/opacity_head.py --data ../shared/data --model models/xray-reader.onnx
