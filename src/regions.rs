@@ -13,6 +13,11 @@ use crate::report::Region;
 /// Grid (per side) the CAM is upsampled to for peaks and regions.
 const GRID: usize = 112;
 
+/// The smallest and largest of `values` (+inf, -inf for none).
+fn min_max(values: impl IntoIterator<Item = f32>) -> (f32, f32) {
+    values.into_iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
 /// The map a finding's peak, regions and heatmap follow. Without an opacity map, its CAM. With one (model
 /// 1.5.0 on), the CAM scaled to [0, 1] over the film times sigmoid(opacity): where the classifier's evidence
 /// and added density coincide. The CAM alone follows the heart shadow (models/MODEL_CARD.md, localisation);
@@ -21,8 +26,7 @@ pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>) -> Vec<f32> {
     let Some(opacity) = opacity.filter(|o| o.len() == cam.len()) else {
         return cam.to_vec();
     };
-    let lo = cam.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = cam.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (lo, hi) = min_max(cam.iter().copied());
     let span = hi - lo;
     cam.iter()
         .zip(opacity)
@@ -64,9 +68,7 @@ impl CamField {
     }
 
     pub fn range(&self) -> (f32, f32) {
-        let lo = self.cam.iter().copied().fold(f32::INFINITY, f32::min);
-        let hi = self.cam.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        (lo, hi)
+        min_max(self.cam.iter().copied())
     }
 
     /// Film coordinates (normalised) -> input pixels.
@@ -113,8 +115,7 @@ impl CamField {
     }
 
     fn regions(&self, g: &[f32], spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize) -> Vec<Region> {
-        let (lo, hi) =
-            (g.iter().copied().fold(f32::INFINITY, f32::min), g.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        let (lo, hi) = min_max(g.iter().copied());
         if !(hi - lo > 1e-6) {
             return Vec::new();
         }
@@ -159,10 +160,8 @@ impl CamField {
                 });
                 let xs = polygon.map(|p| p[0]);
                 let ys = polygon.map(|p| p[1]);
-                let minx = xs.iter().copied().fold(f32::INFINITY, f32::min);
-                let maxx = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let miny = ys.iter().copied().fold(f32::INFINITY, f32::min);
-                let maxy = ys.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let (minx, maxx) = min_max(xs);
+                let (miny, maxy) = min_max(ys);
                 Region { x: minx, y: miny, w: maxx - minx, h: maxy - miny, score: sum / count as f32, polygon }
             })
             .collect();

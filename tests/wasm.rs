@@ -103,6 +103,7 @@ fn a_tampered_model_is_refused() {
 /// the CPU engine on fixture films: raw outputs, then whole reads through the JS class.
 #[wasm_bindgen_test]
 async fn the_webgpu_engine_matches_the_cpu_engine_on_fixture_films() {
+    use xray_reader::engine::check::correlation;
     use xray_reader::engine::webgpu::GpuEngine;
     let manifest = xray_reader::manifest::Manifest::from_json(MANIFEST).unwrap();
     let gpu = GpuEngine::new(ONNX, &manifest).await.expect("WebGPU starts (Chromium with --enable-unsafe-webgpu)");
@@ -127,16 +128,11 @@ async fn the_webgpu_engine_matches_the_cpu_engine_on_fixture_films() {
         assert!(diff(&got.orientation, &want.orientation) <= 1e-3);
         assert!((got.inverted - want.inverted).abs() <= 1e-3);
         assert_eq!((got.cam_height, got.cam_width), (want.cam_height, want.cam_width));
-        let n = got.cam.len() as f32;
-        let (ma, mb) = (got.cam.iter().sum::<f32>() / n, want.cam.iter().sum::<f32>() / n);
-        let cov: f32 = got.cam.iter().zip(&want.cam).map(|(a, b)| (a - ma) * (b - mb)).sum();
-        let va: f32 = got.cam.iter().map(|a| (a - ma) * (a - ma)).sum();
-        let vb: f32 = want.cam.iter().map(|b| (b - mb) * (b - mb)).sum();
-        let corr = cov / (va * vb).sqrt();
+        let corr = correlation(&got.cam, &want.cam);
         assert!(corr >= 0.999, "CAM correlation {corr}");
         let (oa, ob) = (got.opacity.as_deref().unwrap_or_default(), want.opacity.as_deref().unwrap_or_default());
         assert!(!ob.is_empty() && oa.len() == ob.len(), "the GPU returns the opacity map");
-        let corr = xray_reader::engine::check::correlation(oa, ob);
+        let corr = correlation(oa, ob);
         assert!(corr >= 0.999, "opacity map correlation {corr}");
     }
 

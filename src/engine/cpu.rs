@@ -30,17 +30,16 @@ impl CpuEngine {
         timings.optimise = ms(t);
         // The optimised graph knows every output shape for this input size: check them against the manifest
         // before any user image (no probe inference: that would cost a whole model step at start-up).
-        let names = manifest.outputs.names();
-        let shapes = (0..names.len())
+        let spec = OutputSpec::of(manifest);
+        let shapes = (0..spec.names.len())
             .map(|k| {
                 let fact = plan.model().output_fact(k).map_err(mismatch)?;
                 fact.shape.as_concrete().map(|s| s.to_vec()).ok_or_else(|| {
-                    let name = names[k];
+                    let name = &spec.names[k];
                     Error::ModelMismatch(format!("output `{name}` has no fixed shape for a fixed input"))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let spec = OutputSpec::of(manifest);
         spec.check(&shapes)?;
         Ok(CpuEngine { plan, shape, spec })
     }
