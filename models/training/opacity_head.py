@@ -83,6 +83,12 @@ def lung_dark(grey):
     return m
 
 
+def _texture(rng, h, w):
+    """Multiplicative grain around 1: blurred noise, 10-35 % of its spread."""
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(3, 8))
+    return 1 + rng.uniform(0.1, 0.35) * tex / (tex.std() + 1e-6)
+
+
 def blob(rng, h, w, centre):
     """(textured mask, smooth mask) in [0, 1]: 1-4 rotated elliptic Gaussians, 5-22 % of the long side."""
     s = max(h, w)
@@ -98,14 +104,7 @@ def blob(rng, h, w, centre):
         u = dx * np.cos(a) + dy * np.sin(a)
         v = -dx * np.sin(a) + dy * np.cos(a)
         mask = np.maximum(mask, np.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2)))
-    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(3, 8))
-    tex = 1 + rng.uniform(0.1, 0.35) * tex / (tex.std() + 1e-6)
-    return np.clip(mask * tex, 0, 1), mask
-
-
-def _texture(rng, h, w):
-    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(3, 8))
-    return 1 + rng.uniform(0.1, 0.35) * tex / (tex.std() + 1e-6)
+    return np.clip(mask * _texture(rng, h, w), 0, 1), mask
 
 
 def _normalised(m):
