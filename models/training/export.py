@@ -194,6 +194,11 @@ def parse_boxes(field):
     return boxes
 
 
+def in_boxes(x, y, boxes):
+    """Whether the point (x, y), in the file's pixels, lies in any of the (x, y, w, h) boxes."""
+    return any(bx <= x <= bx + bw and by <= y <= by + bh for bx, by, bw, bh in boxes)
+
+
 def cam_peak(cam):
     """Peak of the bilinearly upsampled CAM, as normalised (u, v): same convention as src/regions.rs."""
     import cv2
@@ -215,7 +220,7 @@ def localisation(run, recs):
         # the peak in the whole file's pixels, as normalised (u, v) of it
         u, v = (left + u * (right - left)) / W, (top + v * (bottom - top)) / H
         boxes = parse_boxes(r["bbox"])
-        inside = lambda x, y: any(bx <= x <= bx + bw and by <= y <= by + bh for bx, by, bw, bh in boxes)
+        inside = lambda x, y: in_boxes(x, y, boxes)
         hits.append(inside(u * W, v * H))
         base_centre.append(inside(0.5 * W, 0.5 * H))
         base_ul.append(inside(0.3 * W, 0.4 * H))

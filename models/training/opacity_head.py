@@ -383,7 +383,7 @@ def main():
             def inside(v):
                 u, w = export.cam_peak(v)
                 x, y = left + u * (right - left), top + w * (bottom - top)
-                return any(a <= x <= a + bw and b <= y <= b + bh for a, b, bw, bh in bx)
+                return export.in_boxes(x, y, bx)
 
             for k, v in (("cam", cam), ("opacity", opacity), ("cam_x_opacity", localisation_map(cam, opacity))):
                 hits[k].append(inside(v))
