@@ -95,7 +95,9 @@ test("a photo of a film is read through the file input: findings, heatmap, outli
     for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
     return n / (d.length / 4);
   });
-  assert.ok(heatAlpha > 0.02 && heatAlpha < 0.9, `heatmap covers ${heatAlpha} of the view`);
+  // drawn, and not flooding the view: the film is about a third of this photo, and 1.6.0's map (sharper than
+  // 1.5.0's: its hot area is a median 9 % of a film against 10.5 %) colours 2 % of the view here
+  assert.ok(heatAlpha > 0.01 && heatAlpha < 0.9, `heatmap covers ${heatAlpha} of the view`);
   assert.match(await page.locator("xray-reader .disclaimer").innerText(), /not a diagnosis/);
 
   // the opacity slider and toggle act on the heatmap layer
