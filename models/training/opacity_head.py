@@ -343,6 +343,7 @@ def main():
 
     # synthetic opacities in validation normals (originals and photos): the map's peak on the blob
     val = [r for r in recs if r["label"] == 0 and r["val"]]
+
     def synthetic_set(rng, seed_base, shapes):
         """Peak-on-lesion hits per map, per head (opacity alone), and which inputs were photographed."""
         hits = {"cam": [], "opacity": [], "cam_x_opacity": []}
