@@ -18,7 +18,8 @@ head were chosen on), and on the 31 NIH expert boxes (never used here) with expo
 films and on one simulated photo of each, next to the CAM alone.
 
 Usage (from the repository root; models/build.sh runs it after export.py):
-  PYTHONPATH=models/training python models/training/opacity_head.py --data ../shared/data --model models/xray-reader.onnx
+  PYTHONPATH=models/training python models/training/opacity_head.py --data ../shared/data \
+      --model models/xray-reader.onnx
 """
 import argparse
 import hashlib
@@ -321,17 +322,19 @@ def main():
                for k in range(args.heads)]
     heads, scale = [h for h, _ in trained], trained[0][1]  # the scale depends on the features alone
     grafted = graft(args.model, heads, scale)
+    # scored through onnxruntime on the grafted file, with the features as an extra output for the single heads
+    probe = onnx.ModelProto()
+    probe.CopyFrom(grafted)
+    probe.graph.output.append(helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, None))
     path = os.path.join(tempfile.mkdtemp(), "grafted.onnx")
-    onnx.save(grafted, path)
+    onnx.save(probe, path)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
     def run(g):
-        """The CAM and the grafted opacity map, and each head's own map (float weights, torch)."""
-        x = data.to_input(g)[None, None]
-        cam, opacity = sess.run(["cam", OUTPUT], {"image": x})
-        f = feat.run([FEATURES], {"image": x})[0]
+        """The CAM and the grafted opacity map, and each head's own map (float weights, torch): one forward pass."""
+        cam, opacity, f = sess.run(["cam", OUTPUT, FEATURES], {"image": data.to_input(g)[None, None]})
         with torch.no_grad():
             f = torch.from_numpy((f / scale[None, :, None, None]).astype(np.float32))
             each = [h(f)[0, 0].numpy() for h in heads]
@@ -408,8 +411,8 @@ def main():
         "other_shapes_photos_n": int(other_photographed.sum()),
         "other_shapes_opacity_originals": float(np.mean(np.array(other["opacity"])[~other_photographed])),
         "other_shapes_opacity_photos": float(np.mean(np.array(other["opacity"])[other_photographed])),
-        "other_shapes_opacity_by_shape": {f.__name__: float(np.mean(np.array(other["opacity"])[other_shape == f.__name__]))
-                                          for f in OTHER_SHAPES},
+        "other_shapes_opacity_by_shape": {
+            f.__name__: float(np.mean(np.array(other["opacity"])[other_shape == f.__name__])) for f in OTHER_SHAPES},
         # each head on its own (seeds seed, seed + 1, ...; float weights): the spread the mean of them smooths
         "each_head_synthetic_peak_on_blob": [float(np.mean(v)) for v in synthetic_each],
         "each_head_other_shapes_peak_on_lesion": [float(np.mean(v)) for v in other_each],
