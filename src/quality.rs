@@ -4,7 +4,7 @@
 use image::RgbImage;
 
 use crate::manifest::OodSpec;
-use crate::preprocess::{GreyF32, percentile_sorted};
+use crate::preprocess::{GreyF32, percentile_selected};
 use crate::report::{QualityItem, Severity};
 
 fn item(code: &str, severity: Severity, message: impl Into<String>) -> QualityItem {
@@ -108,6 +108,73 @@ pub fn check_colour(colourfulness: f32) -> Option<QualityItem> {
     })
 }
 
+/// The side (long side, pixels) at which `page_likeness` looks at an image.
+const PAGE_SIDE: u32 = 512;
+/// `page_likeness`'s erosion radius at `PAGE_SIDE` (a 7 × 7 square): wider than a stroke of text or a ruled line.
+const PAGE_ERODE: u8 = 3;
+/// A background is plain when the median lies within this share of the 1st-99th percentile range from one end
+/// (chosen on the films and photos measured in models/MODEL_CARD.md, where no film with a median that close to
+/// an end had thin marks).
+pub const PAGE_BACKGROUND: f32 = 0.08;
+/// ... and the marks on it are thin when a `PAGE_ERODE` erosion keeps less than this share of them.
+pub const PAGE_THIN_MARKS: f32 = 0.3;
+
+/// How much an image looks like a page or a screen rather than a film: `Some(share)` when more than half of it
+/// sits near its brightest (or darkest) level, a plain background as of paper or a screenshot, with `share` the
+/// part of the marks on it (the pixels across the mid grey from the background) that a 7 × 7 erosion at 512 px
+/// keeps; `None` when the background is not plain. Strokes of text and ruled lines vanish (share near 0); a chest
+/// film's lungs and bones are broad areas, even in a photo whose glare clips half of the film (`PAGE_THIN_MARKS`).
+pub fn page_likeness(grey: &GreyF32) -> Option<f32> {
+    let (w, h) = grey.dimensions();
+    if w < 8 || h < 8 {
+        return None;
+    }
+    let (sw, sh) = crate::geometry::fit_within(w, h, PAGE_SIDE);
+    let small = if (sw, sh) == (w, h) { grey.clone() } else { crate::preprocess::area_resize(grey, sw, sh) };
+    let mut v = small.as_raw().clone();
+    let (p1, p50, p99) =
+        (percentile_selected(&mut v, 1.0), percentile_selected(&mut v, 50.0), percentile_selected(&mut v, 99.0));
+    let range = p99 - p1;
+    if range < 12.0 / 255.0 {
+        return None; // flat: low_contrast's refusal
+    }
+    let mid = (p1 + p99) / 2.0;
+    // a light background with dark marks (paper, a light screen) or a dark one with light marks (a dark screen)
+    let dark_marks = if (p99 - p50) / range < PAGE_BACKGROUND {
+        true
+    } else if (p50 - p1) / range < PAGE_BACKGROUND {
+        false
+    } else {
+        return None;
+    };
+    let marks = image::GrayImage::from_fn(sw, sh, |x, y| {
+        let g = small.get_pixel(x, y)[0];
+        image::Luma([if (g < mid) == dark_marks { 255 } else { 0 }])
+    });
+    let n = marks.as_raw().iter().filter(|&&m| m > 0).count();
+    if n == 0 {
+        return None;
+    }
+    let kept = imageproc::morphology::erode(&marks, imageproc::distance_transform::Norm::LInf, PAGE_ERODE);
+    Some(kept.as_raw().iter().filter(|&&m| m > 0).count() as f32 / n as f32)
+}
+
+pub fn check_page(grey: &GreyF32) -> Option<QualityItem> {
+    let share = page_likeness(grey)?;
+    (share < PAGE_THIN_MARKS).then(|| {
+        item(
+            "page_or_screen",
+            Severity::Refuse,
+            format!(
+                "This looks like a page or a screenshot, not an X-ray film: a plain background with thin marks on \
+                 it (only {:.0} % of the marks are broader than a stroke). Photograph the chest film itself, or load \
+                 the original X-ray image.",
+                share * 100.0
+            ),
+        )
+    })
+}
+
 /// Exposure, contrast, resolution and sharpness of the flattened film.
 pub fn check_film(
     grey: &GreyF32,
@@ -117,8 +184,8 @@ pub fn check_film(
 ) -> Vec<QualityItem> {
     let mut out = Vec::new();
     let mut v: Vec<f32> = grey.as_raw().iter().step_by(2).map(|g| g * 255.0).collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let (p1, p50, p99) = (percentile_sorted(&v, 1.0), percentile_sorted(&v, 50.0), percentile_sorted(&v, 99.0));
+    let (p1, p50, p99) =
+        (percentile_selected(&mut v, 1.0), percentile_selected(&mut v, 50.0), percentile_selected(&mut v, 99.0));
     if p99 - p1 < 12.0 {
         out.push(item(
             "low_contrast",
@@ -210,6 +277,49 @@ mod tests {
         assert!(colourfulness(&grey) < 0.005);
         assert!(colourfulness(&tinted) < COLOUR_REFUSE / 2.0);
         assert!(colourfulness(&rainbow) > COLOUR_REFUSE);
+    }
+
+    /// A page of "text": rows of short dark dashes, 2 px thick, on light paper with a faint shading.
+    fn page(w: u32, h: u32) -> GreyF32 {
+        GreyF32::from_fn(w, h, |x, y| {
+            let paper = 0.93 + 0.03 * x as f32 / w as f32;
+            let in_line = y % 24 < 2 && y > 20 && y < h - 20;
+            let in_word = (x / 7) % 9 != 0 && x > 30 && x < w - 30; // words with gaps between them
+            image::Luma([if in_line && in_word { 0.15 } else { paper }])
+        })
+    }
+
+    /// A film-like image: a bright field (three quarters clipped to white, as glare or metering for the surround
+    /// does to a photographed film) with two broad dark lungs and a smooth rib-like ripple across them.
+    fn clipped_film(w: u32, h: u32) -> GreyF32 {
+        GreyF32::from_fn(w, h, |x, y| {
+            let (u, v) = (x as f32 / w as f32, y as f32 / h as f32);
+            let lung = |cx: f32| ((u - cx) / 0.16).powi(2) + ((v - 0.5) / 0.3).powi(2) < 1.0;
+            let g = if lung(0.3) || lung(0.7) { 0.25 + 0.05 * (v * 40.0).sin() } else { 1.0 };
+            image::Luma([g])
+        })
+    }
+
+    #[test]
+    fn pages_and_screens_are_refused_but_a_half_clipped_film_is_not() {
+        let text = page(600, 800);
+        let share = page_likeness(&text).expect("a plain light background");
+        assert!(share < PAGE_THIN_MARKS, "strokes of text are thin: {share}");
+        assert_eq!(check_page(&text).map(|q| (q.code, q.severity)), Some(("page_or_screen".into(), Severity::Refuse)));
+        // a dark-mode screen: light text on a dark background
+        let dark = GreyF32::from_fn(600, 800, |x, y| image::Luma([1.0 - text.get_pixel(x, y)[0]]));
+        assert!(check_page(&dark).is_some(), "{:?}", page_likeness(&dark));
+        // the same page on a 4000 px scan: it is looked at at 512 px, so the strokes are as thin there
+        let big = crate::preprocess::area_resize(&page(1500, 2000), 3000, 4000);
+        assert!(check_page(&big).is_some(), "{:?}", page_likeness(&big));
+
+        let film = clipped_film(600, 800);
+        let share = page_likeness(&film).expect("more than half of it is at the brightest level");
+        assert!(share > 0.8, "lungs are broad: {share}");
+        assert!(check_page(&film).is_none());
+        // a blank page: nothing to read, refused as low contrast elsewhere, not here
+        assert!(page_likeness(&GreyF32::from_pixel(100, 100, image::Luma([0.9]))).is_none());
+        assert!(page_likeness(&GreyF32::from_pixel(4, 4, image::Luma([0.9]))).is_none());
     }
 
     #[test]

@@ -26,7 +26,7 @@ const MAX_REGIONS: usize = 3;
 /// refusal threshold: a guessed crop must look typical of chest films, not merely not foreign).
 const SECOND_LOOK_CROPS: [f32; 2] = [0.8, 0.6];
 /// Refusals a second look may overturn: the ones a wrong film region causes. An inverted image stays refused.
-const SECOND_LOOK_FOR: [&str; 2] = ["not_chest_xray", "colour_photo"];
+const SECOND_LOOK_FOR: [&str; 3] = ["not_chest_xray", "colour_photo", "page_or_screen"];
 
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
@@ -524,6 +524,7 @@ impl Reader {
             quality_items.push(quality::turn_checked(orientation_confidence));
         }
         quality_items.extend(quality::check_colour(quality::colourfulness(&film.image)));
+        quality_items.extend(quality::check_page(&grey));
         let film_side = film_min_side(&film.corners);
         quality_items.extend(quality::check_film(&grey, film_side, &input, side));
         let accepted = !quality_items.iter().any(|q| q.severity == Severity::Refuse);

@@ -56,7 +56,7 @@ pub enum Severity {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct QualityItem {
-    /// Stable machine name: not_chest_xray, colour_photo, inverted, rotated, too_dark, too_bright,
+    /// Stable machine name: not_chest_xray, colour_photo, page_or_screen, inverted, rotated, too_dark, too_bright,
     /// low_contrast, low_resolution, blurred, second_look (the photo's centre was read after the whole read
     /// was refused; `FilmInfo::corners` is that crop), turn_checked (an unsure orientation settled by reading the
     /// film turned). (Whether a film was found in a photo is `FilmInfo::detected`,

@@ -121,6 +121,32 @@ fn a_photograph_that_is_not_an_xray_is_refused() {
     assert!(!r.report.findings.is_empty());
 }
 
+/// A photo of a form lying on a desk and a phone screenshot, which the reader once read as chest films (the page
+/// found as the film, turned a quarter and read), are refused as pages; no film fixture is.
+#[test]
+fn pages_and_screenshots_are_refused_as_such() {
+    for name in ["not-xray-page-photo.jpg", "not-xray-screenshot.png"] {
+        let r = read(name);
+        assert!(!r.report.accepted, "{name} accepted: {:?}", r.report.quality);
+        let q = r.report.quality.iter().find(|q| q.code == "page_or_screen").expect("refused as a page");
+        assert_eq!(q.severity, Severity::Refuse);
+        assert!(q.message.contains("page or a screenshot"), "{}", q.message);
+    }
+    for name in [
+        "kermany-normal.jpeg",
+        "kermany-pneumonia.jpeg",
+        "nih-normal.jpg",
+        "nih-pneumonia.jpg",
+        "photo-kermany-normal.jpg",
+        "photo-nih-normal.jpg",
+        "photo-nih-pneumonia.jpg",
+        "border/padded.png",
+    ] {
+        let r = read(name);
+        assert!(r.report.quality.iter().all(|q| q.code != "page_or_screen"), "{name}: {:?}", r.report.quality);
+    }
+}
+
 #[test]
 fn exif_orientation_is_applied_before_reading() {
     let r = read("exif-orientation-6-kermany-pneumonia.jpg");

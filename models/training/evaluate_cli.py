@@ -144,6 +144,12 @@ def make_images(args, views):
         cv2.imwrite(p, getattr(skd, n)()[..., ::-1])
         files.append(p)
         meta.append(("nonxray", {"source": "nonxray", "label": -1}, None))
+    # documents and screenshots (drawn by nonxray.everyday), reported apart
+    for n, rgb in zip(*nonxray.everyday()):
+        p = os.path.join(tmp, f"everyday-{n}." + ("jpg" if n.endswith("photo") else "png"))
+        cv2.imwrite(p, rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88] if p.endswith("jpg") else [])
+        files.append(p)
+        meta.append(("everyday", {"source": "everyday", "label": -1}, None))
     # medical images that are not chest radiographs (CT, MR, ultrasound, nuclear medicine), reported apart
     for n, g in zip(*nonxray.medical()):
         p = os.path.join(tmp, f"medical-{n}.png")
@@ -235,6 +241,13 @@ def main():
     nx = [i for i, (v, _, _) in enumerate(meta) if v == "nonxray"]
     res["nonxray"] = {"n": len(nx), "refused": float(np.mean([not accepted(lines[i]) for i in nx])),
                       "accepted_files": [os.path.basename(files[i]) for i in nx if accepted(lines[i])]}
+    ev = [i for i, (v, _, _) in enumerate(meta) if v == "everyday"]
+    if ev:  # (absent from --reuse runs of details written before session 29)
+        res["everyday_nonxray"] = {
+            "n": len(ev), "refused": float(np.mean([not accepted(lines[i]) for i in ev])),
+            "refused_as": {c: int(sum(c in refusals(lines[i]) for i in ev)) for c in sorted(
+                {c for i in ev for c in refusals(lines[i])})},
+            "accepted_files": [os.path.basename(files[i]) for i in ev if accepted(lines[i])]}
     md = [i for i, (v, _, _) in enumerate(meta) if v == "medical"]
     res["medical_not_chest_radiograph"] = {
         "n": len(md), "refused": float(np.mean([not accepted(lines[i]) for i in md])),

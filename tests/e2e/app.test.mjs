@@ -200,6 +200,11 @@ test("a non-X-ray photo is refused with a reason; a damaged file gives a typed e
   const refusals = report.quality.filter((q) => q.severity === "refuse").map((q) => q.code);
   assert.ok(refusals.includes("not_chest_xray") || refusals.includes("colour_photo"), refusals.join());
   assert.match(await page.locator("xray-reader [data-id=refused]").innerText(), /Not read/);
+  // a screenshot: refused as a page, and the page says so in the user's words
+  const screen = await readThroughFileInput(page, "not-xray-screenshot.png");
+  assert.equal(screen.accepted, false);
+  assert.ok(screen.quality.some((q) => q.code === "page_or_screen" && q.severity === "refuse"), JSON.stringify(screen.quality));
+  assert.match(await page.locator("xray-reader li[data-code=page_or_screen]").innerText(), /Refused: This looks like a page or a screenshot/);
 
   const truncated = fs.readFileSync(fixture("nih-normal.jpg")).subarray(0, 5000);
   const count = await reads(page);
