@@ -167,7 +167,7 @@ pub fn check_page(grey: &GreyF32) -> Option<QualityItem> {
             Severity::Refuse,
             format!(
                 "This looks like a page or a screenshot, not an X-ray film: a plain background with thin marks on \
-                 it (only {:.0} % of the marks are broader than a stroke). Photograph the chest film itself, or load \
+                 it ({:.0} % of the marks are broader than a stroke). Photograph the chest film itself, or load \
                  the original X-ray image.",
                 share * 100.0
             ),
