@@ -130,7 +130,13 @@ pub fn page_likeness(grey: &GreyF32) -> Option<f32> {
         return None;
     }
     let (sw, sh) = crate::geometry::fit_within(w, h, PAGE_SIDE);
-    let small = if (sw, sh) == (w, h) { grey.clone() } else { crate::preprocess::area_resize(grey, sw, sh) };
+    let resized;
+    let small = if (sw, sh) == (w, h) {
+        grey
+    } else {
+        resized = crate::preprocess::area_resize(grey, sw, sh);
+        &resized
+    };
     let mut v = small.as_raw().clone();
     let (p1, p50, p99) =
         (percentile_selected(&mut v, 1.0), percentile_selected(&mut v, 50.0), percentile_selected(&mut v, 99.0));
