@@ -12,7 +12,10 @@
 //! textureless bands inside it (a phone or monitor showing the radiograph: letterbox, the app's bars) are cut
 //! off it (`surround`). When no fill finds anything (a busy or colourful background), the film is looked
 //! for as four straight edges instead (`lines`), or three when its fourth is no edge (a bright end against a
-//! bright background), and dark bands are cut off that too. Anything less certain passes through.
+//! bright background), and dark bands are cut off that too. When neither finds it, a fill whose quad has
+//! clean edges but which leaked into part of the film (a film held up to a bright window or ceiling: its
+//! bright ends meet the light, and fingers cross its edges) is taken after all (`Fill::leaked`). Anything less
+//! certain passes through.
 
 use image::{GrayImage, Luma, RgbImage, imageops};
 use imageproc::contours::{BorderType, find_contours};
@@ -49,20 +52,28 @@ pub struct Film {
 ///
 /// The first boundary found may be that of a lit lightbox or monitor with the film on it: when the found
 /// region's rim is bright and uniform, the film is looked for again inside it. When growing the background
-/// finds nothing, the film is looked for as four straight edges (`lines`).
+/// finds nothing, the film is looked for as four straight edges (`lines`), and failing that a fill that leaked
+/// into the film but whose quad has clean edges is taken.
 pub fn detect(input: &RgbImage) -> Option<Quad> {
     let small = Small::of(input);
-    match small.fill() {
+    let fill = small.fill();
+    match fill.chosen {
         // a clean quad, else the largest unclean one (a leak only ever shrinks the film)
         Some((outer, _)) => {
             let outer = small.to_input(outer);
             Some(nested(input, &outer).or_else(|| in_dark_surround(input, &outer)).unwrap_or(outer))
         }
-        // the fill found nothing (a textured background, a window): four straight edges
-        None => lines::find(&small.image).map(|q| {
-            let q = small.to_input(q);
-            in_dark_surround(input, &q).unwrap_or(q)
-        }),
+        // the fill found nothing (a textured background, a window): four straight edges, else the leaked fill
+        None => lines::find(&small.image)
+            .or_else(|| {
+                let (q, s) = fill.leaked?;
+                debug(format_args!("taken though the fill leaked into it: {q:?} support {s}"));
+                Some(q)
+            })
+            .map(|q| {
+                let q = small.to_input(q);
+                in_dark_surround(input, &q).unwrap_or(q)
+            }),
     }
 }
 
@@ -104,10 +115,31 @@ impl Small {
         quad.map(|[x, y]| [(x * self.scale).clamp(0.0, w as f32), (y * self.scale).clamp(0.0, h as f32)])
     }
 
-    /// The background fill's quad (small pixels) and its edge support, or None.
-    fn fill(&self) -> Option<(Quad, f32)> {
-        choose_tolerance(|tol| quad_for_tolerance(&self.image, tol))
+    /// The background fill's quads (small pixels).
+    fn fill(&self) -> Fill {
+        let mut leaked: Option<(Quad, f32)> = None;
+        let chosen = choose_tolerance(|tol| {
+            let found = quad_for_tolerance(&self.image, tol)?;
+            if found.passes {
+                return Some((found.quad, found.support));
+            }
+            // the best-supported leaked fill, kept in case nothing else finds the film
+            if found.leaked && leaked.is_none_or(|(_, s)| found.support > s) {
+                leaked = Some((found.quad, found.support));
+            }
+            None
+        });
+        Fill { chosen, leaked }
     }
+}
+
+/// What the background fill found, over its tolerances.
+struct Fill {
+    /// The quad and edge support `choose_tolerance` picked among those passing every gate.
+    chosen: Option<(Quad, f32)>,
+    /// The best-supported quad that failed only because the fill leaked into the film (the blob fills
+    /// 60-85 % of it) while its edges are clean: used only when nothing else finds a film.
+    leaked: Option<(Quad, f32)>,
 }
 
 /// Long side of the flattened copy the nested look searches (its detection runs at `DETECT_SIDE` anyway).
@@ -121,7 +153,7 @@ fn nested(input: &RgbImage, outer: &Quad) -> Option<Quad> {
     // inside a lit rim only a clean boundary counts: a film's own bright margin also makes such a rim, and
     // what a fill finds inside it is then part of the film (one lung, support well under 1)
     let small = Small::of(&flat);
-    let (inner, support) = small.fill()?;
+    let (inner, support) = small.fill().chosen?;
     if support < CLEAN_SUPPORT {
         return None;
     }
@@ -160,8 +192,24 @@ fn lit_uniform_rim(img: &RgbImage) -> bool {
     median > 140.0 && near > 0.7
 }
 
-/// The quad found at one fill tolerance and its edge support.
-fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<(Quad, f32)> {
+/// The quad one fill tolerance gives.
+struct Found {
+    quad: Quad,
+    support: f32,
+    /// It passes every gate.
+    passes: bool,
+    /// It fails only because the blob fills too little of it, and its edges are clean: the fill leaked into
+    /// the film where the film meets a background as bright as itself, or fingers cross its edges.
+    leaked: bool,
+}
+
+/// Least edge support of a leaked fill's quad (`Found::leaked`).
+const LEAKED_SUPPORT: f32 = 0.8;
+/// Least share of a leaked fill's quad its blob must fill.
+const LEAKED_FILL: f32 = 0.6;
+
+/// The quad found at one fill tolerance, its edge support and whether it passes the gates.
+fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Found> {
     let (sw, sh) = small.dimensions();
     let background = grow_background(small, tol);
     let bg_count = background.pixels().filter(|p| p[0] > 0).count();
@@ -196,15 +244,19 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<(Quad, f32)> {
     // like a film (one lung beside a leak is a narrow strip)
     let quad_area = geometry::area(&quad);
     let small_blob = blob_area < MIN_BLOB * total as f32;
-    if !geometry::is_convex(&quad, 45.0)
-        || (small_blob && (support < CLEAN_SUPPORT || !geometry::film_shaped(&quad)))
-        || blob_area < 0.85 * quad_area
-        || quad_area < 0.85 * blob_area
-        || support < 0.7
-    {
-        return None;
-    }
-    Some((quad, support))
+    let shape = geometry::is_convex(&quad, 45.0) && quad_area >= 0.85 * blob_area;
+    let passes = shape
+        && !(small_blob && (support < CLEAN_SUPPORT || !geometry::film_shaped(&quad)))
+        && blob_area >= 0.85 * quad_area
+        && support >= 0.7;
+    // a large, film-shaped quad with clean edges that the blob fills only in part
+    let leaked = shape
+        && !passes
+        && !small_blob
+        && geometry::film_shaped(&quad)
+        && support >= LEAKED_SUPPORT
+        && blob_area >= LEAKED_FILL * quad_area;
+    (passes || leaked).then_some(Found { quad, support, passes, leaked })
 }
 
 /// Least share of the photo the film's blob covers; below `MIN_BLOB` (a film photographed from a step back,
