@@ -124,7 +124,7 @@ impl Small {
                 return Some((found.quad, found.support));
             }
             // the best-supported leaked fill, kept in case nothing else finds the film
-            if found.leaked && leaked.is_none_or(|(_, s)| found.support > s) {
+            if leaked.is_none_or(|(_, s)| found.support > s) {
                 leaked = Some((found.quad, found.support));
             }
             None
@@ -192,18 +192,17 @@ fn lit_uniform_rim(img: &RgbImage) -> bool {
     median > 140.0 && near > 0.7
 }
 
-/// The quad one fill tolerance gives.
+/// The quad one fill tolerance gives: one that passes every gate, or else one that fails only because the blob
+/// fills too little of it while its edges are clean (the fill leaked into the film where the film meets a
+/// background as bright as itself, or fingers cross its edges).
 struct Found {
     quad: Quad,
     support: f32,
-    /// It passes every gate.
+    /// It passes every gate (else it is a leaked fill's).
     passes: bool,
-    /// It fails only because the blob fills too little of it, and its edges are clean: the fill leaked into
-    /// the film where the film meets a background as bright as itself, or fingers cross its edges.
-    leaked: bool,
 }
 
-/// Least edge support of a leaked fill's quad (`Found::leaked`).
+/// Least edge support of a leaked fill's quad (`Found`).
 const LEAKED_SUPPORT: f32 = 0.8;
 /// Least share of a leaked fill's quad its blob must fill.
 const LEAKED_FILL: f32 = 0.6;
@@ -256,7 +255,7 @@ fn quad_for_tolerance(small: &RgbImage, tol: u8) -> Option<Found> {
         && geometry::film_shaped(&quad)
         && support >= LEAKED_SUPPORT
         && blob_area >= LEAKED_FILL * quad_area;
-    (passes || leaked).then_some(Found { quad, support, passes, leaked })
+    (passes || leaked).then_some(Found { quad, support, passes })
 }
 
 /// Least share of the photo the film's blob covers; below `MIN_BLOB` (a film photographed from a step back,
