@@ -37,6 +37,46 @@ pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>) -> Vec<f32> {
         .collect()
 }
 
+/// The peak of a `GRID`×`GRID` map, in grid cells (x, y; cell centres at whole numbers): the heat-weighted
+/// centre of the hot connected region (8-connected cells at least `hot_fraction` of the way from the map's
+/// minimum to its maximum, the rule `regions` uses) that holds the maximum, or the maximum itself when that
+/// centre falls outside the region (a crescent, say). The maximum of a map bilinearly upsampled from 14×14
+/// sits wherever the coarse cells happen to tip it, often at a region's rim; the region's centre lies on
+/// the lesion more often (`models/training/peak_rule.py`: synthetic opacities, simulated photos of the
+/// boxed NIH films; models/MODEL_CARD.md, localisation).
+fn hot_centre(g: &[f32], hot_fraction: f32) -> [f32; 2] {
+    let top = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
+    let at_top = [(top % GRID) as f32, (top / GRID) as f32];
+    let (lo, hi) = min_max(g.iter().copied());
+    if g.len() != GRID * GRID || hi - lo <= 1e-6 {
+        return at_top;
+    }
+    let heat = |i: usize| (g[i] - lo) / (hi - lo);
+    let mut inside = vec![false; g.len()];
+    inside[top] = true;
+    let mut stack = vec![top];
+    let (mut sum, mut sx, mut sy) = (0.0f64, 0.0f64, 0.0f64);
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % GRID, i / GRID);
+        let w = f64::from(heat(i));
+        sum += w;
+        sx += w * x as f64;
+        sy += w * y as f64;
+        for ny in y.saturating_sub(1)..=(y + 1).min(GRID - 1) {
+            for nx in x.saturating_sub(1)..=(x + 1).min(GRID - 1) {
+                let j = ny * GRID + nx;
+                if !inside[j] && heat(j) >= hot_fraction {
+                    inside[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    let (cx, cy) = ((sx / sum) as f32, (sy / sum) as f32);
+    let cell = cy.round() as usize * GRID + cx.round() as usize;
+    if inside.get(cell).copied().unwrap_or(false) { [cx, cy] } else { at_top }
+}
+
 /// A CAM laid over the flattened film, with the map back to the input image.
 #[derive(Clone)]
 pub struct CamField {
@@ -97,7 +137,7 @@ impl CamField {
         g
     }
 
-    /// Peak of the map in input pixels, and (when `with_regions`) its hot connected regions, strongest
+    /// Peak of the map in input pixels (`hot_centre`), and (when `with_regions`) its hot connected regions, strongest
     /// first, at most `max_regions`.
     pub fn analyse(
         &self,
@@ -108,8 +148,8 @@ impl CamField {
         with_regions: bool,
     ) -> ([f32; 2], Vec<Region>) {
         let g = self.upsampled();
-        let i = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
-        let peak = self.to_input(((i % GRID) as f32 + 0.5) / GRID as f32, ((i / GRID) as f32 + 0.5) / GRID as f32);
+        let [x, y] = hot_centre(&g, spec.hot_fraction);
+        let peak = self.to_input((x + 0.5) / GRID as f32, (y + 0.5) / GRID as f32);
         let regions = if with_regions { self.regions(&g, spec, image_w, image_h, max_regions) } else { Vec::new() };
         (peak, regions)
     }
@@ -189,6 +229,47 @@ mod tests {
         // without an opacity map (or with one of another size) the CAM is the map
         assert_eq!(localisation_map(&cam, None), cam);
         assert_eq!(localisation_map(&cam, Some(&opacity[..2])), cam);
+    }
+
+    /// The reader's peak for a 7×7 map over a 700×700 film that fills the image, in cells (x, y).
+    fn peak_cell(cam: &[f32]) -> [f32; 2] {
+        let corners = [[0.0, 0.0], [700.0, 0.0], [700.0, 700.0], [0.0, 700.0]];
+        let f = CamField::new(cam, 7, 7, &corners, 700.0, 700.0).unwrap();
+        let ([x, y], _) = f.analyse(&RegionSpec::default(), 700, 700, 3, false);
+        [x / 100.0 - 0.5, y / 100.0 - 0.5]
+    }
+
+    #[test]
+    fn the_peak_is_the_centre_of_the_hot_region_not_its_hottest_rim() {
+        // a hot streak along row 3, columns 1-5, a shade hotter at its left end: the peak is near its middle
+        let mut cam = vec![0.0; 49];
+        for c in 1..=5 {
+            cam[3 * 7 + c] = if c == 1 { 5.0 } else { 4.6 };
+        }
+        let [x, y] = peak_cell(&cam);
+        assert!((x - 3.0).abs() < 0.6 && (y - 3.0).abs() < 0.3, "peak at cell {x},{y}");
+        // a weaker, larger region elsewhere does not pull the peak off the region holding the maximum
+        for (r, c) in [(0, 4), (0, 5), (0, 6), (1, 4), (1, 5), (1, 6)] {
+            cam[r * 7 + c] = 4.4;
+        }
+        let [x2, y2] = peak_cell(&cam);
+        assert!((x2 - x).abs() < 0.1 && (y2 - y).abs() < 0.1, "peak moved to {x2},{y2}");
+    }
+
+    #[test]
+    fn a_ring_keeps_its_peak_on_the_ring() {
+        // hot cells all round the centre cell, hottest at the top-left corner: the ring's centre is cold, so
+        // the peak stays at the maximum
+        let mut cam = vec![0.0; 49];
+        for r in 1..=5 {
+            for c in 1..=5 {
+                if r == 1 || r == 5 || c == 1 || c == 5 {
+                    cam[r * 7 + c] = if (r, c) == (1, 1) { 6.0 } else { 5.0 };
+                }
+            }
+        }
+        let [x, y] = peak_cell(&cam);
+        assert!(x < 1.5 && y < 1.5, "peak at cell {x},{y}");
     }
 
     #[test]

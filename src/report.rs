@@ -73,7 +73,8 @@ pub struct Finding {
     pub probability: f32,
     pub threshold: f32,
     pub positive: bool,
-    /// Strongest activation, in input-image pixels (after EXIF orientation).
+    /// Centre of the hot region holding the map's strongest activation (`regions::hot_centre`), in input-image
+    /// pixels (after EXIF orientation).
     pub peak: [f32; 2],
     /// Hot regions (empty unless positive), axis-aligned boxes in input-image pixels.
     pub regions: Vec<Region>,

@@ -199,12 +199,43 @@ def in_boxes(x, y, boxes):
     return any(bx <= x <= bx + bw and by <= y <= by + bh for bx, by, bw, bh in boxes)
 
 
-def cam_peak(cam):
-    """Peak of the bilinearly upsampled CAM, as normalised (u, v): same convention as src/regions.rs."""
+HOT_FRACTION = 0.6  # the manifest's regions.hot_fraction
+
+
+def argmax_peak(cam):
+    """The maximum of the bilinearly upsampled map (112x112), as normalised (u, v): the reader's peak until
+    session 31 (see hot_centre_peak)."""
     import cv2
     up = cv2.resize(cam.astype(np.float32), (112, 112), interpolation=cv2.INTER_LINEAR)
     i = int(up.argmax())
     return ((i % 112) + 0.5) / 112, ((i // 112) + 0.5) / 112
+
+
+def hot_centre_peak(cam, hot_fraction=HOT_FRACTION):
+    """The reader's peak (src/regions.rs, hot_centre): on the upsampled map, the heat-weighted centre of the
+    8-connected hot region (cells at least hot_fraction of the way from the map's minimum to its maximum) that
+    holds the maximum; the maximum itself when that centre falls outside the region."""
+    import cv2
+    up = cv2.resize(cam.astype(np.float32), (112, 112), interpolation=cv2.INTER_LINEAR)
+    i = int(up.argmax())
+    ty, tx = divmod(i, 112)
+    lo, hi = float(up.min()), float(up.max())
+    if not hi - lo > 1e-6:
+        return (tx + 0.5) / 112, (ty + 0.5) / 112
+    heat = (up - lo) / (hi - lo)
+    _, labels = cv2.connectedComponents((heat >= hot_fraction).astype(np.uint8), connectivity=8)
+    region = labels == labels[ty, tx]
+    ys, xs = np.nonzero(region)
+    w = heat[ys, xs].astype(np.float64)
+    cx, cy = float((w * xs).sum() / w.sum()), float((w * ys).sum() / w.sum())
+    if not region[int(round(cy)), int(round(cx))]:
+        cx, cy = tx, ty
+    return (cx + 0.5) / 112, (cy + 0.5) / 112
+
+
+def cam_peak(cam):
+    """Peak of a map as normalised (u, v): the reader's rule (src/regions.rs)."""
+    return hot_centre_peak(cam)
 
 
 def localisation(run, recs):
