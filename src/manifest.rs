@@ -68,8 +68,8 @@ pub struct OutputNames {
     pub inverted: String,
     pub embedding: String,
     /// Optional (model 1.5.0 on): per-cell logits, on the CAM's grid, that density has been added there
-    /// (an opacity), from a head trained on synthetic opacities. When present, peaks and regions follow the
-    /// CAM times its sigmoid (`regions::localisation_map`).
+    /// (an opacity), from a head trained on synthetic opacities. When present, peaks and regions follow its
+    /// sigmoid, times the CAM as `regions.cam_exponent` says (`regions::localisation_map`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opacity: Option<String>,
 }
@@ -139,11 +139,21 @@ pub struct RegionSpec {
     pub hot_fraction: f32,
     /// Regions smaller than this fraction of the film are dropped.
     pub min_area_fraction: f32,
+    /// For a model with an opacity map: the map peaks and regions follow is the finding's CAM (scaled to
+    /// [0, 1]) raised to this power, times sigmoid(opacity) (`regions::localisation_map`). 1 (the default,
+    /// what model 1.5.0's manifest meant) weighs the CAM fully; 0 follows the opacity map alone (1.6.0's
+    /// manifest since session 31: its lesions are found more often without the CAM, models/MODEL_CARD.md).
+    #[serde(default = "full_cam")]
+    pub cam_exponent: f32,
+}
+
+fn full_cam() -> f32 {
+    1.0
 }
 
 impl Default for RegionSpec {
     fn default() -> Self {
-        RegionSpec { hot_fraction: 0.6, min_area_fraction: 0.01 }
+        RegionSpec { hot_fraction: 0.6, min_area_fraction: 0.01, cam_exponent: full_cam() }
     }
 }
 
@@ -182,6 +192,9 @@ impl Manifest {
             if !(t.min_keep > 0.0 && t.min_keep <= 1.0) {
                 return bad("input.trim_border.min_keep must lie in (0, 1]".into());
             }
+        }
+        if !(0.0..=4.0).contains(&self.regions.cam_exponent) {
+            return bad("regions.cam_exponent must lie in [0, 4]".into());
         }
         if self.findings.is_empty() || !self.findings.iter().any(|f| f.label == "abnormal") {
             return bad("findings must include \"abnormal\"".into());
@@ -298,6 +311,19 @@ mod tests {
         }
         // absent (models before this field): no second look
         assert_eq!(parsed_without("ood", "second_look_threshold").ood.second_look_threshold, None);
+    }
+
+    #[test]
+    fn the_cam_exponent_is_read_and_checked() {
+        let parsed = Manifest::from_json(&serde_json::to_vec(&bundled()).unwrap()).unwrap();
+        assert_eq!(parsed.regions.cam_exponent, 0.0, "the bundled model's map is its opacity map alone");
+        for bad in [-1.0, 5.0] {
+            assert_refused_with("regions", "cam_exponent", serde_json::json!(bad));
+        }
+        // absent (1.5.0's manifest): the full CAM, as that manifest meant
+        let mut m = bundled();
+        m["regions"].as_object_mut().unwrap().remove("cam_exponent");
+        assert_eq!(Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap().regions.cam_exponent, 1.0);
     }
 
     #[test]

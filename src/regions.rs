@@ -19,20 +19,26 @@ fn min_max(values: impl IntoIterator<Item = f32>) -> (f32, f32) {
 }
 
 /// The map a finding's peak, regions and heatmap follow. Without an opacity map, its CAM. With one (model
-/// 1.5.0 on), the CAM scaled to [0, 1] over the film times sigmoid(opacity): where the classifier's evidence
-/// and added density coincide. The CAM alone follows the heart shadow (models/MODEL_CARD.md, localisation);
-/// `models/training/opacity_head.py` computes the same map when it scores the expert boxes.
-pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>) -> Vec<f32> {
+/// 1.5.0 on), sigmoid(opacity) times the CAM scaled to [0, 1] over the film and raised to `cam_exponent`
+/// (the manifest's `regions.cam_exponent`): at 1, where the classifier's evidence and added density
+/// coincide; at 0 (1.6.0's manifest since session 31), where density has been added, the opacity map alone.
+/// The CAM alone follows the heart shadow, and weighing it in moved the peak off lesions more often than onto
+/// them (models/MODEL_CARD.md, localisation). `models/training/opacity_head.py` computes the same map.
+pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>, cam_exponent: f32) -> Vec<f32> {
     let Some(opacity) = opacity.filter(|o| o.len() == cam.len()) else {
         return cam.to_vec();
     };
+    let sigmoid = |o: f32| 1.0 / (1.0 + (-o.clamp(-30.0, 30.0)).exp());
+    if cam_exponent == 0.0 || !cam_exponent.is_finite() {
+        return opacity.iter().map(|&o| sigmoid(o)).collect();
+    }
     let (lo, hi) = min_max(cam.iter().copied());
     let span = hi - lo;
     cam.iter()
         .zip(opacity)
         .map(|(&c, &o)| {
             let c = if span > 1e-6 { (c - lo) / span } else { 0.0 };
-            c / (1.0 + (-o.clamp(-30.0, 30.0)).exp())
+            c.powf(cam_exponent) * sigmoid(o)
         })
         .collect()
 }
@@ -220,15 +226,30 @@ mod tests {
         // the CAM's strongest cell (the heart, say) has no added density; its second has
         let cam = [0.0, 4.0, 3.0, -1.0];
         let opacity = [-6.0, -6.0, 4.0, 4.0];
-        let map = localisation_map(&cam, Some(&opacity));
+        let map = localisation_map(&cam, Some(&opacity), 1.0);
         let peak = (0..4).max_by(|&a, &b| map[a].total_cmp(&map[b])).unwrap();
         assert_eq!(peak, 2, "{map:?}");
         assert!(map.iter().all(|v| (0.0..=1.0).contains(v)));
         // the CAM's weakest cell stays at zero, however dense
         assert_eq!(map[3], 0.0);
         // without an opacity map (or with one of another size) the CAM is the map
-        assert_eq!(localisation_map(&cam, None), cam);
-        assert_eq!(localisation_map(&cam, Some(&opacity[..2])), cam);
+        assert_eq!(localisation_map(&cam, None, 1.0), cam);
+        assert_eq!(localisation_map(&cam, Some(&opacity[..2]), 0.0), cam);
+    }
+
+    #[test]
+    fn at_cam_exponent_zero_the_opacity_map_alone_places_the_peak() {
+        // the densest cell (3) is where the CAM is weakest: the full CAM zeroes it, exponent 0 keeps it
+        let cam = [0.0, 4.0, 3.0, -1.0];
+        let opacity = [-6.0, -6.0, 2.0, 4.0];
+        let argmax = |m: &[f32]| (0..m.len()).max_by(|&a, &b| m[a].total_cmp(&m[b])).unwrap();
+        assert_eq!(argmax(&localisation_map(&cam, Some(&opacity), 1.0)), 2);
+        let alone = localisation_map(&cam, Some(&opacity), 0.0);
+        assert_eq!(argmax(&alone), 3);
+        assert!((alone[3] - 1.0 / (1.0 + (-4.0f32).exp())).abs() < 1e-6);
+        // a half power keeps both in play, the CAM's ranking softened
+        let half = localisation_map(&cam, Some(&opacity), 0.5);
+        assert!(half[3] == 0.0 && half[2] > half[0] && half[2] < alone[2]);
     }
 
     /// The reader's peak for a 7×7 map over a 700×700 film that fills the image, in cells (x, y).

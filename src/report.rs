@@ -151,7 +151,7 @@ pub fn wording(label: &str, probability: f32, threshold: f32, accepted: bool) ->
     if probability >= threshold {
         format!(
             "Suggests {what} (score {probability:.2}, threshold {threshold:.2}). Have a clinician review \
-             the film; the highlighted regions show what drove the score."
+             the film; the highlighted regions mark where the model saw the strongest signs."
         )
     } else {
         format!(

@@ -246,9 +246,9 @@ fn the_gpu_plan_computes_what_tract_computes() {
 /// The opacity head (model 1.5.0 on) sees density painted into a normal adult film: a soft bright patch
 /// (halfway to white at its centre, 7 % of the width across) drawn into either lung field, high or low, raises
 /// the opacity logit of its cell at every place tried, by at least 2 at most of them, and moves the opacity
-/// map's peak, and the reader's (the CAM times the opacity map), onto it at most of them (the head also fires on
-/// normal anatomy near the diaphragm, which wins at some places; beside the heart's left border 1.6.0's head
-/// rises by under 1: models/MODEL_CARD.md).
+/// map's peak, and the reader's (the manifest's map: since session 31 the opacity map alone), onto it at most
+/// of them (the head also fires on normal anatomy near the diaphragm, which wins at some places; beside the
+/// heart's left border 1.6.0's head rises by under 1: models/MODEL_CARD.md).
 #[test]
 fn the_opacity_map_finds_density_painted_into_a_lung_field() {
     use xray_reader::preprocess::{luma, to_input};
@@ -276,7 +276,9 @@ fn the_opacity_map_finds_density_painted_into_a_lung_field() {
         assert!(opacity[k] - before[k] >= 0.5, "patch at {cell:?}: logit {} -> {}", before[k], opacity[k]);
         clear_rises += usize::from(opacity[k] - before[k] >= 2.0);
         opacity_hits += usize::from(near(argmax(opacity)));
-        map_hits += usize::from(near(argmax(&xray_reader::regions::localisation_map(&after.cam, Some(opacity)))));
+        let exponent = r.manifest().regions.cam_exponent;
+        map_hits +=
+            usize::from(near(argmax(&xray_reader::regions::localisation_map(&after.cam, Some(opacity), exponent))));
     }
     assert!(clear_rises >= 4, "the logit rose by 2 or more at {clear_rises} places of {}", places.len());
     assert!(opacity_hits >= 3, "the opacity map peaked at the patch {opacity_hits} times of {}", places.len());

@@ -45,6 +45,9 @@ PREFIX = "opacity_head/"
 HIDDEN = 32
 PHOTO_SHARE = 0.5
 HEADS = 5
+# the manifest's regions.cam_exponent written with the grafted head: the reader's map is the opacity map alone
+# (session 31, models/training/peak_rule.py: lesions found more often than with the CAM weighed in)
+CAM_EXPONENT = 0.0
 
 
 def strip_head(m):
@@ -281,12 +284,17 @@ def graft(model, heads, scale):
     return m
 
 
-def localisation_map(cam, opacity):
-    """The reader's map for peaks and regions (src/regions.rs): the CAM scaled to [0, 1] over the film,
-    times sigmoid(opacity)."""
+def localisation_map(cam, opacity, cam_exponent=1.0):
+    """The reader's map for peaks and regions (src/regions.rs, localisation_map): sigmoid(opacity) times the
+    CAM scaled to [0, 1] over the film and raised to cam_exponent (the manifest's regions.cam_exponent; 0, the
+    opacity map alone, since session 31: CAM_EXPONENT). This script's scores name the exponent 1 map
+    "cam_x_opacity", as they did when it was the reader's."""
+    s = 1 / (1 + np.exp(-np.clip(opacity, -30, 30)))
+    if cam_exponent == 0:
+        return s
     lo, hi = cam.min(), cam.max()
     c = (cam - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(cam)
-    return c * (1 / (1 + np.exp(-np.clip(opacity, -30, 30))))
+    return c ** cam_exponent * s
 
 
 def main():
@@ -429,6 +437,7 @@ def main():
     manifest["version"] = export.VERSION
     manifest["sha256"] = sha
     manifest["outputs"][OUTPUT] = OUTPUT
+    manifest["regions"]["cam_exponent"] = CAM_EXPONENT
     # (a rerun on its own output replaces the head's words, as it replaces the head)
     manifest["about"]["architecture"] = manifest["about"]["architecture"].split("; opacity head")[0]
     manifest["about"]["architecture"] += (f"; opacity head (mean of {args.heads} heads, each 3x3 conv {args.hidden}, "

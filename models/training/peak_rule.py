@@ -1,13 +1,17 @@
-"""Which point of the reader's map to report as a finding's peak: the maximum of the upsampled map (the rule
-until session 31) or the heat-weighted centre of the hot region holding it (src/regions.rs, hot_centre;
-export.hot_centre_peak). Both are scored on the shipped model's map (CAM x sigmoid(opacity)) with the rules
-opacity_head.py scores heads by:
-- the 31 NIH expert boxes, on the films and on one simulated photo of each (export.photo_view);
+"""Which map and which point of it the reader reports as a finding's peak (and follows for its regions and
+heatmap). Maps: "cam_x_opacity", the CAM scaled to [0, 1] times sigmoid(opacity) (the reader's until session
+31), and "opacity", sigmoid(opacity) alone (the manifest's regions.cam_exponent = 0, since session 31). Points:
+"argmax", the maximum of the upsampled map (the rule until session 31), and "hot_centre", the heat-weighted
+centre of the hot region holding it (src/regions.rs, hot_centre; export.hot_centre_peak). Scored on the shipped
+model with the rules opacity_head.py scores heads by:
+- the 31 NIH expert boxes, on the films and on simulated photos of them (export.photo_view, one per photo seed
+  in --photo-seeds; opacity_head.py uses 99 alone);
 - synthetic opacities drawn into the validation normals (blobs, the head's training shape, and the shapes it
   never saw), originals and photographed apart, for each seed given (opacity_head.py's validation uses 7).
 
-Usage (from the repository root; about a minute per seed on 2 cores):
-  PYTHONPATH=models/training python models/training/peak_rule.py --data ../shared/data --seeds 7 21
+Usage (from the repository root; about two minutes per seed on 2 cores):
+  PYTHONPATH=models/training python models/training/peak_rule.py --data ../shared/data --seeds 7 21 31 \
+      --photo-seeds 99 98 97
 """
 import argparse
 import json
@@ -22,6 +26,7 @@ import export
 import opacity_head as oh
 
 RULES = {"argmax": export.argmax_peak, "hot_centre": export.hot_centre_peak}
+MAPS = {"cam_x_opacity": 1.0, "opacity": 0.0}  # name: regions.cam_exponent
 
 
 def main():
@@ -29,20 +34,22 @@ def main():
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
     ap.add_argument("--model", default="models/xray-reader.onnx")
     ap.add_argument("--seeds", type=int, nargs="+", default=[7])
+    ap.add_argument("--photo-seeds", type=int, nargs="+", default=[99])
     args = ap.parse_args()
     data.configure_for_onnx(args.model)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
 
-    def reader_map(g):
-        cam, opacity = sess.run(["cam", oh.OUTPUT], {"image": data.to_input(g)[None, None]})
-        return oh.localisation_map(cam[0, 0], opacity[0, 0])
-
     hits = {}
 
-    def add(kind, rule, hit):
-        hits.setdefault(kind, {}).setdefault(rule, []).append(bool(hit))
+    def score(kind, g, hit):
+        """Every map x rule on input g; hit(u, v) says whether a peak at normalised (u, v) is on the lesion."""
+        cam, opacity = sess.run(["cam", oh.OUTPUT], {"image": data.to_input(g)[None, None]})
+        for name, exponent in MAPS.items():
+            m = oh.localisation_map(cam[0, 0], opacity[0, 0], exponent)
+            for rule, peak in RULES.items():
+                hits.setdefault(kind, {}).setdefault(f"{name}/{rule}", []).append(bool(hit(*peak(m))))
 
     recs = data.load_records(args.data)
     for j, r in enumerate([r for r in recs if r["bbox"]]):
@@ -50,13 +57,10 @@ def main():
         H, W = img.shape
         top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
         bx = export.parse_boxes(r["bbox"])
-        views = (("nih_boxes", img[top:bottom, left:right], (top, bottom, left, right)),
-                 ("nih_boxes_photos", export.photo_view((99, 0, j), img), (0, H, 0, W)))
+        views = [("nih_boxes", img[top:bottom, left:right], (top, bottom, left, right))]
+        views += [("nih_boxes_photos", export.photo_view((s, 0, j), img), (0, H, 0, W)) for s in args.photo_seeds]
         for kind, view, (t, b, l, rt) in views:
-            m = reader_map(view)
-            for rule, peak in RULES.items():
-                u, v = peak(m)
-                add(kind, rule, export.in_boxes(l + u * (rt - l), t + v * (b - t), bx))
+            score(kind, view, lambda u, v: export.in_boxes(l + u * (rt - l), t + v * (b - t), bx))
     val = [r for r in recs if r["label"] == 0 and r["val"]]
     for seed in args.seeds:
         for name, offset, shapes in (("blob", 1, (oh.blob,)), ("other_shapes", 3, oh.OTHER_SHAPES)):
@@ -64,14 +68,15 @@ def main():
             for g, y, photo, _ in oh.samples(rng, val, (seed, offset + 1), shapes=shapes):
                 if y.max() == 0:
                     continue
-                m = reader_map(g)
-                for rule, peak in RULES.items():
-                    u, v = peak(m)
-                    add(f"{name}_{'photos' if photo else 'originals'}_seed{seed}", rule,
-                        y[min(int(v * 14), 13), min(int(u * 14), 13)] >= 0.5)
-    out = {kind: {"n": len(next(iter(d.values()))), **{rule: int(np.sum(h)) for rule, h in d.items()}}
+                score(f"{name}_{'photos' if photo else 'originals'}_seed{seed}", g,
+                      lambda u, v: y[min(int(v * 14), 13), min(int(u * 14), 13)] >= 0.5)
+    out = {kind: {"n": len(next(iter(d.values()))), **{k: int(np.sum(h)) for k, h in d.items()}}
            for kind, d in hits.items()}
     print(json.dumps(out, indent=1))
+    combos = list(next(iter(hits.values())))
+    print(f"{'set':34s}" + "".join(f"{c:>28s}" for c in combos))
+    for kind, d in hits.items():
+        print(f"{kind:34s}" + "".join(f"{int(np.sum(d[c])):>20d} / {len(d[c]):<5d}" for c in combos))
 
 
 if __name__ == "__main__":
