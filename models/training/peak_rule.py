@@ -6,6 +6,7 @@ centre of the hot region holding it (src/regions.rs, hot_centre; export.hot_cent
 model with the rules opacity_head.py scores heads by:
 - the 31 NIH expert boxes, on the films and on simulated photos of them (export.photo_view, one per photo seed
   in --photo-seeds; opacity_head.py uses 99 alone);
+- how often the peak lies near the image's edge on the 338 NIH pneumonia films (outer_band);
 - synthetic opacities drawn into the validation normals (blobs, the head's training shape, and the shapes it
   never saw), originals and photographed apart, for each seed given (opacity_head.py's validation uses 7).
 
@@ -29,11 +30,17 @@ RULES = {"argmax": export.argmax_peak, "hot_centre": export.hot_centre_peak}
 MAPS = {"cam_x_opacity": 1.0, "opacity": 0.0}  # name: regions.cam_exponent
 
 
+def outer_band(u, v):
+    """A peak near the image's edge (outside 15-85 % of the width or 15-80 % of the height): peripheral
+    disease (costophrenic angles, chest wall, apices) or off the lungs (under the diaphragm, a corner)."""
+    return u < 0.15 or u > 0.85 or v < 0.15 or v > 0.8
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("XRAY_DATA", "../shared/data"))
     ap.add_argument("--model", default="models/xray-reader.onnx")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[7])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[7])
     ap.add_argument("--photo-seeds", type=int, nargs="+", default=[99])
     args = ap.parse_args()
     data.configure_for_onnx(args.model)
@@ -61,6 +68,13 @@ def main():
         views += [("nih_boxes_photos", export.photo_view((s, 0, j), img), (0, H, 0, W)) for s in args.photo_seeds]
         for kind, view, (t, b, l, rt) in views:
             score(kind, view, lambda u, v: export.in_boxes(l + u * (rt - l), t + v * (b - t), bx))
+    # not a hit rate: how often the peak lies in the outer band, on every NIH pneumonia film (training ones too)
+    for r in [r for r in recs if r["source"] == "nih" and r["label"] == 1]:
+        img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        H, W = img.shape
+        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
+        score("nih_pneumonia_peaks_in_the_outer_band", img[top:bottom, left:right],
+              lambda u, v: outer_band((left + u * (right - left)) / W, (top + v * (bottom - top)) / H))
     val = [r for r in recs if r["label"] == 0 and r["val"]]
     for seed in args.seeds:
         for name, offset, shapes in (("blob", 1, (oh.blob,)), ("other_shapes", 3, oh.OTHER_SHAPES)):
