@@ -79,6 +79,9 @@ fn hot_centre(g: &[f32], hot_fraction: f32) -> [f32; 2] {
         }
     }
     let (cx, cy) = ((sx / sum) as f32, (sy / sum) as f32);
+    if !(cx.is_finite() && cy.is_finite()) {
+        return at_top; // a NaN in the map
+    }
     let cell = cy.round() as usize * GRID + cx.round() as usize;
     if inside.get(cell).copied().unwrap_or(false) { [cx, cy] } else { at_top }
 }
@@ -143,8 +146,8 @@ impl CamField {
         g
     }
 
-    /// Peak of the map in input pixels (`hot_centre`), and (when `with_regions`) its hot connected regions, strongest
-    /// first, at most `max_regions`.
+    /// Peak of the map in input pixels (`hot_centre`), and (when `with_regions`) its hot connected regions,
+    /// strongest first, at most `max_regions`.
     pub fn analyse(
         &self,
         spec: &RegionSpec,
@@ -291,6 +294,10 @@ mod tests {
         }
         let [x, y] = peak_cell(&cam);
         assert!(x < 1.5 && y < 1.5, "peak at cell {x},{y}");
+        // a NaN in the map gives a finite peak, never a NaN one
+        cam[24] = f32::NAN;
+        let [x, y] = peak_cell(&cam);
+        assert!(x.is_finite() && y.is_finite(), "peak at cell {x},{y}");
     }
 
     #[test]
