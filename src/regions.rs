@@ -2,7 +2,7 @@
 //! over the film, its peak and its hot connected regions, mapped back to input-image pixels through the
 //! film's perspective.
 
-use image::{GrayImage, Luma};
+use image::{GrayImage, ImageBuffer, Luma};
 use imageproc::geometric_transformations::Projection;
 use imageproc::region_labelling::{Connectivity, connected_components};
 
@@ -43,47 +43,56 @@ pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>, cam_exponent: f32)
         .collect()
 }
 
+/// A `GRID`×`GRID` map's hot connected regions: its values scaled to [0, 1] (`norm`) and the 8-connected
+/// components of the cells at least `hot_fraction` (`labels`, 0 for cold cells). None for a flat map. The
+/// peak and the regions both read them.
+struct HotRegions {
+    norm: Vec<f32>,
+    labels: ImageBuffer<Luma<u32>, Vec<u32>>,
+}
+
+impl HotRegions {
+    fn of(g: &[f32], hot_fraction: f32) -> Option<HotRegions> {
+        let (lo, hi) = min_max(g.iter().copied());
+        if g.len() != GRID * GRID || !(hi - lo > 1e-6) {
+            return None;
+        }
+        let norm: Vec<f32> = g.iter().map(|v| (v - lo) / (hi - lo)).collect();
+        let mask = GrayImage::from_fn(GRID as u32, GRID as u32, |x, y| {
+            Luma([if norm[y as usize * GRID + x as usize] >= hot_fraction { 255 } else { 0 }])
+        });
+        let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+        Some(HotRegions { norm, labels })
+    }
+}
+
 /// The peak of a `GRID`×`GRID` map, in grid cells (x, y; cell centres at whole numbers): the heat-weighted
-/// centre of the hot connected region (8-connected cells at least `hot_fraction` of the way from the map's
-/// minimum to its maximum, the rule `regions` uses) that holds the maximum, or the maximum itself when that
-/// centre falls outside the region (a crescent, say). The maximum of a map bilinearly upsampled from 14×14
-/// sits wherever the coarse cells happen to tip it, often at a region's rim; the region's centre lies on
-/// the lesion more often (`models/training/peak_rule.py`: synthetic opacities, simulated photos of the
-/// boxed NIH films; models/MODEL_CARD.md, localisation).
-fn hot_centre(g: &[f32], hot_fraction: f32) -> [f32; 2] {
+/// centre of the hot region (`HotRegions`, the cut `regions` uses) that holds the maximum, or the maximum
+/// itself when that centre falls outside the region (a crescent, say). The maximum of a map bilinearly
+/// upsampled from 14×14 sits wherever the coarse cells happen to tip it, often at a region's rim; the
+/// region's centre lies on the lesion more often (`models/training/peak_rule.py`: synthetic opacities,
+/// simulated photos of the boxed NIH films; models/MODEL_CARD.md, localisation).
+fn hot_centre(g: &[f32], hot: Option<&HotRegions>) -> [f32; 2] {
     let top = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
     let at_top = [(top % GRID) as f32, (top / GRID) as f32];
-    let (lo, hi) = min_max(g.iter().copied());
-    if g.len() != GRID * GRID || hi - lo <= 1e-6 {
+    let Some(hot) = hot else {
         return at_top;
+    };
+    let label_of = |i: usize| hot.labels.as_raw()[i];
+    let label = label_of(top);
+    if label == 0 {
+        return at_top; // a NaN at the maximum
     }
-    let heat = |i: usize| (g[i] - lo) / (hi - lo);
-    let mut inside = vec![false; g.len()];
-    inside[top] = true;
-    let mut stack = vec![top];
     let (mut sum, mut sx, mut sy) = (0.0f64, 0.0f64, 0.0f64);
-    while let Some(i) = stack.pop() {
-        let (x, y) = (i % GRID, i / GRID);
-        let w = f64::from(heat(i));
+    for (i, &w) in hot.norm.iter().enumerate().filter(|&(i, _)| label_of(i) == label) {
+        let w = f64::from(w);
         sum += w;
-        sx += w * x as f64;
-        sy += w * y as f64;
-        for ny in y.saturating_sub(1)..=(y + 1).min(GRID - 1) {
-            for nx in x.saturating_sub(1)..=(x + 1).min(GRID - 1) {
-                let j = ny * GRID + nx;
-                if !inside[j] && heat(j) >= hot_fraction {
-                    inside[j] = true;
-                    stack.push(j);
-                }
-            }
-        }
+        sx += w * (i % GRID) as f64;
+        sy += w * (i / GRID) as f64;
     }
     let (cx, cy) = ((sx / sum) as f32, (sy / sum) as f32);
-    if !(cx.is_finite() && cy.is_finite()) {
-        return at_top; // a NaN in the map
-    }
     let cell = cy.round() as usize * GRID + cx.round() as usize;
-    if inside.get(cell).copied().unwrap_or(false) { [cx, cy] } else { at_top }
+    if cell < g.len() && label_of(cell) == label { [cx, cy] } else { at_top }
 }
 
 /// A CAM laid over the flattened film, with the map back to the input image.
@@ -157,22 +166,25 @@ impl CamField {
         with_regions: bool,
     ) -> ([f32; 2], Vec<Region>) {
         let g = self.upsampled();
-        let [x, y] = hot_centre(&g, spec.hot_fraction);
+        let hot = HotRegions::of(&g, spec.hot_fraction);
+        let [x, y] = hot_centre(&g, hot.as_ref());
         let peak = self.to_input((x + 0.5) / GRID as f32, (y + 0.5) / GRID as f32);
-        let regions = if with_regions { self.regions(&g, spec, image_w, image_h, max_regions) } else { Vec::new() };
+        let regions = match hot.filter(|_| with_regions) {
+            Some(hot) => self.regions(&hot, spec, image_w, image_h, max_regions),
+            None => Vec::new(),
+        };
         (peak, regions)
     }
 
-    fn regions(&self, g: &[f32], spec: &RegionSpec, image_w: u32, image_h: u32, max_regions: usize) -> Vec<Region> {
-        let (lo, hi) = min_max(g.iter().copied());
-        if !(hi - lo > 1e-6) {
-            return Vec::new();
-        }
-        let norm: Vec<f32> = g.iter().map(|v| (v - lo) / (hi - lo)).collect();
-        let mask = GrayImage::from_fn(GRID as u32, GRID as u32, |x, y| {
-            Luma([if norm[y as usize * GRID + x as usize] >= spec.hot_fraction { 255 } else { 0 }])
-        });
-        let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+    fn regions(
+        &self,
+        hot: &HotRegions,
+        spec: &RegionSpec,
+        image_w: u32,
+        image_h: u32,
+        max_regions: usize,
+    ) -> Vec<Region> {
+        let HotRegions { norm, labels } = hot;
         let n = labels.pixels().map(|p| p[0]).max().unwrap_or(0) as usize;
         // per label: min x, min y, max x, max y, count, sum of heat
         let mut acc = vec![(usize::MAX, usize::MAX, 0usize, 0usize, 0usize, 0.0f32); n + 1];

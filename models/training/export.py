@@ -402,7 +402,7 @@ def main():
                 "second_look_threshold": round(second_look, 4),
                 **({"turn_check_min_confidence": TURN_CHECK_MIN_CONFIDENCE}
                    if TURN_CHECK_MIN_CONFIDENCE < round(orient_min, 4) else {})},
-        "regions": {"hot_fraction": 0.6, "min_area_fraction": 0.01},
+        "regions": {"hot_fraction": HOT_FRACTION, "min_area_fraction": 0.01},
         "about": {"architecture": f"EfficientNet-Lite0 (ImageNet init), CAM head on {cam_side}x{cam_side} features, "
                                   "weights 4/6-bit per channel (quantization-aware fine-tuned) in int8 QDQ",
                   "training_data": ["Kermany 2018 (CC BY 4.0)", "NIH ChestX-ray14 subset"],
