@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the bundled model from public data: train, quantization-aware fine-tune, export (4/6-bit weights
-# in int8 QDQ), fit the checks, evaluate, train and graft the opacity head, write the
+# in int8 QDQ), fit the checks, evaluate, train and graft the opacity head, learn the lung prior, write the
 # manifest and metrics, rebuild the test fixtures. Usage: models/build.sh [DATA_DIR] (default ../shared/data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,9 @@ export PYTHONUNBUFFERED=1
 # the opacity head: trained on synthetic opacities over the exported backbone's features, grafted on as a
 # sixth output (rewrites the ONNX file, its manifest's sha256 and outputs, and metrics.json's opacity_head)
 (cd models/training && "$PY" opacity_head.py --data "$DATA" --model ../xray-reader.onnx)
+# where the lungs usually lie on the model's grid, learned from the training normals: the manifest's
+# regions.lung_prior, which weighs the map the peak and regions follow
+(cd models/training && "$PY" lung_prior.py --data "$DATA" --model ../xray-reader.onnx)
 # the fixture films stay the same across model versions (only their onnxruntime probabilities are refreshed);
 # delete tests/fixtures/fixtures.json to pick new ones
 if [ -f tests/fixtures/fixtures.json ]; then REFRESH=--refresh-probabilities; else REFRESH=; fi

@@ -145,6 +145,13 @@ pub struct RegionSpec {
     /// manifest since session 31: its lesions are found more often without the CAM, models/MODEL_CARD.md).
     #[serde(default = "full_cam")]
     pub cam_exponent: f32,
+    /// Optional (1.6.0's manifest since session 32): weights in [0, 1] on the CAM's grid, row by row from the
+    /// top, for where the lungs usually lie on a film; the map is multiplied by them before the peak and the
+    /// regions are taken (`regions::localisation_map`), so normal anatomy outside the lungs (the trachea, the
+    /// stomach bubble, an image corner) stops winning the peak. The model's CAM must have this grid. Learned
+    /// without labels from the training normals (models/training/lung_prior.py; models/MODEL_CARD.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lung_prior: Option<Vec<Vec<f32>>>,
 }
 
 fn full_cam() -> f32 {
@@ -153,7 +160,14 @@ fn full_cam() -> f32 {
 
 impl Default for RegionSpec {
     fn default() -> Self {
-        RegionSpec { hot_fraction: 0.6, min_area_fraction: 0.01, cam_exponent: full_cam() }
+        RegionSpec { hot_fraction: 0.6, min_area_fraction: 0.01, cam_exponent: full_cam(), lung_prior: None }
+    }
+}
+
+impl RegionSpec {
+    /// The lung prior's grid (rows, columns), when the manifest has one.
+    pub fn lung_prior_grid(&self) -> Option<[usize; 2]> {
+        self.lung_prior.as_ref().map(|rows| [rows.len(), rows.first().map_or(0, Vec::len)])
     }
 }
 
@@ -195,6 +209,16 @@ impl Manifest {
         }
         if !(0.0..=4.0).contains(&self.regions.cam_exponent) {
             return bad("regions.cam_exponent must lie in [0, 4]".into());
+        }
+        if let Some(rows) = &self.regions.lung_prior {
+            let width = rows.first().map_or(0, Vec::len);
+            if width == 0
+                || rows.iter().any(|r| r.len() != width)
+                || rows.iter().flatten().any(|v| !(0.0..=1.0).contains(v))
+                || !rows.iter().flatten().any(|v| *v > 0.0)
+            {
+                return bad("regions.lung_prior must be equally long rows of weights in [0, 1], not all 0".into());
+            }
         }
         if self.findings.is_empty() || !self.findings.iter().any(|f| f.label == "abnormal") {
             return bad("findings must include \"abnormal\"".into());
@@ -324,6 +348,29 @@ mod tests {
         let mut m = bundled();
         m["regions"].as_object_mut().unwrap().remove("cam_exponent");
         assert_eq!(Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap().regions.cam_exponent, 1.0);
+    }
+
+    #[test]
+    fn the_lung_prior_is_read_and_checked() {
+        let parsed = Manifest::from_json(&serde_json::to_vec(&bundled()).unwrap()).unwrap();
+        assert_eq!(parsed.regions.lung_prior_grid(), Some([14, 14]), "the bundled model's prior is on its CAM grid");
+        let prior = parsed.regions.lung_prior.as_ref().unwrap();
+        // the lungs outweigh the image's corners and the mediastinum's top
+        assert!(prior[6][4] > 2.0 * prior[0][0] && prior[6][9] > 2.0 * prior[13][13], "{prior:?}");
+        assert!(prior[6][4] > 1.5 * prior[1][7], "{prior:?}");
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!([[]]),
+            serde_json::json!([[0.5, 0.5], [0.5]]),
+            serde_json::json!([[0.5, 1.5], [0.5, 0.5]]),
+            serde_json::json!([[0.5, -0.1], [0.5, 0.5]]),
+            serde_json::json!([[0.0, 0.0], [0.0, 0.0]]),
+            serde_json::json!([[0.5, "a"], [0.5, 0.5]]),
+        ] {
+            assert_refused_with("regions", "lung_prior", bad);
+        }
+        // absent (manifests before session 32): no prior
+        assert_eq!(parsed_without("regions", "lung_prior").regions.lung_prior_grid(), None);
     }
 
     #[test]

@@ -534,8 +534,7 @@ impl Reader {
         let mut cams = Vec::new();
         let mut findings = Vec::new();
         for (i, f) in self.manifest.findings.iter().enumerate() {
-            let map =
-                regions::localisation_map(out.cam_of(i), out.opacity.as_deref(), self.manifest.regions.cam_exponent);
+            let map = regions::localisation_map(out.cam_of(i), out.opacity.as_deref(), &self.manifest.regions);
             let cam = CamField::new(&map, out.cam_height, out.cam_width, &film.corners, fw as f32, fh as f32)
                 .ok_or_else(|| Error::InvalidCorners("the film corners are degenerate".into()))?;
             let p = out.probabilities[i];

@@ -23,24 +23,39 @@ fn min_max(values: impl IntoIterator<Item = f32>) -> (f32, f32) {
 /// (the manifest's `regions.cam_exponent`): at 1, where the classifier's evidence and added density
 /// coincide; at 0 (1.6.0's manifest since session 31), where density has been added, the opacity map alone.
 /// The CAM alone follows the heart shadow, and weighing it in moved the peak off lesions more often than onto
-/// them (models/MODEL_CARD.md, localisation). `models/training/opacity_head.py` computes the same map.
-pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>, cam_exponent: f32) -> Vec<f32> {
-    let Some(opacity) = opacity.filter(|o| o.len() == cam.len()) else {
-        return cam.to_vec();
+/// them (models/MODEL_CARD.md, localisation). Either way, times the manifest's `regions.lung_prior` when it
+/// has one on the CAM's grid (since session 32): the opacity map also fires on normal anatomy outside the
+/// lungs. `models/training/opacity_head.py` computes the same map.
+pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>, spec: &RegionSpec) -> Vec<f32> {
+    let mut map = match opacity.filter(|o| o.len() == cam.len()) {
+        None => cam.to_vec(),
+        Some(opacity) => {
+            let sigmoid = |o: f32| 1.0 / (1.0 + (-o.clamp(-30.0, 30.0)).exp());
+            let exponent = spec.cam_exponent;
+            let (lo, hi) = min_max(cam.iter().copied());
+            let span = hi - lo;
+            cam.iter()
+                .zip(opacity)
+                .map(|(&c, &o)| {
+                    if exponent == 0.0 || !exponent.is_finite() {
+                        return sigmoid(o);
+                    }
+                    let c = if span > 1e-6 { (c - lo) / span } else { 0.0 };
+                    c.powf(exponent) * sigmoid(o)
+                })
+                .collect()
+        }
     };
-    let sigmoid = |o: f32| 1.0 / (1.0 + (-o.clamp(-30.0, 30.0)).exp());
-    if cam_exponent == 0.0 || !cam_exponent.is_finite() {
-        return opacity.iter().map(|&o| sigmoid(o)).collect();
+    if let Some(prior) = &spec.lung_prior {
+        if prior.iter().map(Vec::len).sum::<usize>() == map.len() {
+            // a CAM (signed) is lifted to its minimum first, so the weights rank it as they rank a sigmoid
+            let lo = map.iter().copied().fold(0.0f32, f32::min);
+            for (m, &w) in map.iter_mut().zip(prior.iter().flatten()) {
+                *m = (*m - lo) * w;
+            }
+        }
     }
-    let (lo, hi) = min_max(cam.iter().copied());
-    let span = hi - lo;
-    cam.iter()
-        .zip(opacity)
-        .map(|(&c, &o)| {
-            let c = if span > 1e-6 { (c - lo) / span } else { 0.0 };
-            c.powf(cam_exponent) * sigmoid(o)
-        })
-        .collect()
+    map
 }
 
 /// A `GRID`×`GRID` map's hot connected regions: its values scaled to [0, 1] (`norm`) and the 8-connected
@@ -72,16 +87,17 @@ impl HotRegions {
 /// upsampled from 14×14 sits wherever the coarse cells happen to tip it, often at a region's rim; the
 /// region's centre lies on the lesion more often (`models/training/peak_rule.py`: synthetic opacities,
 /// simulated photos of the boxed NIH films; models/MODEL_CARD.md, localisation).
-fn hot_centre(g: &[f32], hot: Option<&HotRegions>) -> [f32; 2] {
+/// Also the label of that region (0 for none).
+fn hot_centre(g: &[f32], hot: Option<&HotRegions>) -> ([f32; 2], u32) {
     let top = (0..g.len()).max_by(|&a, &b| g[a].total_cmp(&g[b])).unwrap_or(0);
     let at_top = [(top % GRID) as f32, (top / GRID) as f32];
     let Some(hot) = hot else {
-        return at_top;
+        return (at_top, 0);
     };
     let label_of = |i: usize| hot.labels.as_raw()[i];
     let label = label_of(top);
     if label == 0 {
-        return at_top; // a NaN at the maximum
+        return (at_top, 0); // a NaN at the maximum
     }
     let (mut sum, mut sx, mut sy) = (0.0f64, 0.0f64, 0.0f64);
     for (i, &w) in hot.norm.iter().enumerate().filter(|&(i, _)| label_of(i) == label) {
@@ -92,7 +108,7 @@ fn hot_centre(g: &[f32], hot: Option<&HotRegions>) -> [f32; 2] {
     }
     let (cx, cy) = ((sx / sum) as f32, (sy / sum) as f32);
     let cell = cy.round() as usize * GRID + cx.round() as usize;
-    if cell < g.len() && label_of(cell) == label { [cx, cy] } else { at_top }
+    (if cell < g.len() && label_of(cell) == label { [cx, cy] } else { at_top }, label)
 }
 
 /// A CAM laid over the flattened film, with the map back to the input image.
@@ -156,7 +172,7 @@ impl CamField {
     }
 
     /// Peak of the map in input pixels (`hot_centre`), and (when `with_regions`) its hot connected regions,
-    /// strongest first, at most `max_regions`.
+    /// the one holding the peak first, then the others strongest first, at most `max_regions`.
     pub fn analyse(
         &self,
         spec: &RegionSpec,
@@ -167,18 +183,21 @@ impl CamField {
     ) -> ([f32; 2], Vec<Region>) {
         let g = self.upsampled();
         let hot = HotRegions::of(&g, spec.hot_fraction);
-        let [x, y] = hot_centre(&g, hot.as_ref());
+        let ([x, y], peak_label) = hot_centre(&g, hot.as_ref());
         let peak = self.to_input((x + 0.5) / GRID as f32, (y + 0.5) / GRID as f32);
         let regions = match hot.filter(|_| with_regions) {
-            Some(hot) => self.regions(&hot, spec, image_w, image_h, max_regions),
+            Some(hot) => self.regions(&hot, peak_label, spec, image_w, image_h, max_regions),
             None => Vec::new(),
         };
         (peak, regions)
     }
 
+    /// The hot regions of at least `spec.min_area_fraction` of the film, and always the one holding the peak
+    /// (`peak_label`), however small: a positive read highlights at least the place its peak marks.
     fn regions(
         &self,
         hot: &HotRegions,
+        peak_label: u32,
         spec: &RegionSpec,
         image_w: u32,
         image_h: u32,
@@ -203,11 +222,13 @@ impl CamField {
             a.5 += norm[y * GRID + x];
         }
         let min_count = (spec.min_area_fraction * (GRID * GRID) as f32).ceil() as usize;
-        let mut out: Vec<Region> = acc
+        let mut out: Vec<(bool, Region)> = acc
             .iter()
+            .enumerate()
             .skip(1)
-            .filter(|a| a.4 >= min_count.max(1))
-            .map(|&(x0, y0, x1, y1, count, sum)| {
+            .map(|(l, a)| (l == peak_label as usize, a))
+            .filter(|&(holds_peak, a)| a.4 > 0 && (a.4 >= min_count || holds_peak))
+            .map(|(holds_peak, &(x0, y0, x1, y1, count, sum))| {
                 let s = GRID as f32;
                 let film = [
                     [x0 as f32 / s, y0 as f32 / s],
@@ -223,12 +244,15 @@ impl CamField {
                 let ys = polygon.map(|p| p[1]);
                 let (minx, maxx) = min_max(xs);
                 let (miny, maxy) = min_max(ys);
-                Region { x: minx, y: miny, w: maxx - minx, h: maxy - miny, score: sum / count as f32, polygon }
+                let region =
+                    Region { x: minx, y: miny, w: maxx - minx, h: maxy - miny, score: sum / count as f32, polygon };
+                (holds_peak, region)
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // the peak's region first, then the others strongest first
+        out.sort_by(|(pa, a), (pb, b)| pb.cmp(pa).then(b.score.total_cmp(&a.score)));
         out.truncate(max_regions);
-        out
+        out.into_iter().map(|(_, r)| r).collect()
     }
 }
 
@@ -236,20 +260,24 @@ impl CamField {
 mod tests {
     use super::*;
 
+    fn spec(cam_exponent: f32) -> RegionSpec {
+        RegionSpec { cam_exponent, ..RegionSpec::default() }
+    }
+
     #[test]
     fn the_opacity_map_moves_the_peak_to_where_evidence_and_density_coincide() {
         // the CAM's strongest cell (the heart, say) has no added density; its second has
         let cam = [0.0, 4.0, 3.0, -1.0];
         let opacity = [-6.0, -6.0, 4.0, 4.0];
-        let map = localisation_map(&cam, Some(&opacity), 1.0);
+        let map = localisation_map(&cam, Some(&opacity), &spec(1.0));
         let peak = (0..4).max_by(|&a, &b| map[a].total_cmp(&map[b])).unwrap();
         assert_eq!(peak, 2, "{map:?}");
         assert!(map.iter().all(|v| (0.0..=1.0).contains(v)));
         // the CAM's weakest cell stays at zero, however dense
         assert_eq!(map[3], 0.0);
         // without an opacity map (or with one of another size) the CAM is the map
-        assert_eq!(localisation_map(&cam, None, 1.0), cam);
-        assert_eq!(localisation_map(&cam, Some(&opacity[..2]), 0.0), cam);
+        assert_eq!(localisation_map(&cam, None, &spec(1.0)), cam);
+        assert_eq!(localisation_map(&cam, Some(&opacity[..2]), &spec(0.0)), cam);
     }
 
     #[test]
@@ -258,13 +286,36 @@ mod tests {
         let cam = [0.0, 4.0, 3.0, -1.0];
         let opacity = [-6.0, -6.0, 2.0, 4.0];
         let argmax = |m: &[f32]| (0..m.len()).max_by(|&a, &b| m[a].total_cmp(&m[b])).unwrap();
-        assert_eq!(argmax(&localisation_map(&cam, Some(&opacity), 1.0)), 2);
-        let alone = localisation_map(&cam, Some(&opacity), 0.0);
+        assert_eq!(argmax(&localisation_map(&cam, Some(&opacity), &spec(1.0))), 2);
+        let alone = localisation_map(&cam, Some(&opacity), &spec(0.0));
         assert_eq!(argmax(&alone), 3);
         assert!((alone[3] - 1.0 / (1.0 + (-4.0f32).exp())).abs() < 1e-6);
         // a half power keeps both in play, the CAM's ranking softened
-        let half = localisation_map(&cam, Some(&opacity), 0.5);
+        let half = localisation_map(&cam, Some(&opacity), &spec(0.5));
         assert!(half[3] == 0.0 && half[2] > half[0] && half[2] < alone[2]);
+    }
+
+    #[test]
+    fn the_lung_prior_weighs_the_map_cell_by_cell() {
+        // the densest cell (1, the trachea say) lies where the prior says lungs seldom are: cell 2 wins
+        let cam = [0.0, 4.0, 3.0, -1.0];
+        let opacity = [-6.0, 3.0, 2.0, -6.0];
+        let argmax = |m: &[f32]| (0..m.len()).max_by(|&a, &b| m[a].total_cmp(&m[b])).unwrap();
+        let alone = localisation_map(&cam, Some(&opacity), &spec(0.0));
+        assert_eq!(argmax(&alone), 1);
+        let lungs = RegionSpec { lung_prior: Some(vec![vec![1.0, 0.2], vec![1.0, 1.0]]), ..spec(0.0) };
+        let weighed = localisation_map(&cam, Some(&opacity), &lungs);
+        assert_eq!(argmax(&weighed), 2, "{weighed:?}");
+        assert!((weighed[1] - 0.2 * alone[1]).abs() < 1e-6 && weighed[2] == alone[2]);
+        // a CAM alone (signed) is lifted to its minimum before it is weighed: its order is kept where the
+        // weights are equal, and its negative cells do not turn into maxima
+        let even = RegionSpec { lung_prior: Some(vec![vec![0.5, 0.5], vec![0.5, 0.5]]), ..spec(1.0) };
+        let cam_only = localisation_map(&cam, None, &even);
+        assert_eq!(argmax(&cam_only), 1);
+        assert!(cam_only.iter().all(|v| *v >= 0.0) && cam_only[3] == 0.0, "{cam_only:?}");
+        // a prior on another grid is left out rather than misread
+        let other = RegionSpec { lung_prior: Some(vec![vec![1.0, 0.2, 1.0]]), ..spec(0.0) };
+        assert_eq!(localisation_map(&cam, Some(&opacity), &other), alone);
     }
 
     /// The reader's peak for a 7×7 map over a 700×700 film that fills the image, in cells (x, y).
@@ -332,5 +383,30 @@ mod tests {
         let r = &r[0];
         assert!(r.x <= ex && ex <= r.x + r.w && r.y <= ey && ey <= r.y + r.h);
         assert!(r.x >= 100.0 && r.w < 40.0);
+    }
+
+    #[test]
+    fn the_peaks_region_is_kept_however_small_and_comes_first() {
+        // 14x14 map: one hot cell (the maximum, far below min_area_fraction on its own) and a larger, a
+        // shade cooler but still hot block elsewhere
+        let mut cam = vec![0.0; 196];
+        cam[3 * 14 + 3] = 12.0;
+        for (r, c) in (8..12).flat_map(|r| (7..12).map(move |c| (r, c))) {
+            cam[r * 14 + c] = 9.5;
+        }
+        let corners = [[0.0, 0.0], [700.0, 0.0], [700.0, 700.0], [0.0, 700.0]];
+        let f = CamField::new(&cam, 14, 14, &corners, 700.0, 700.0).unwrap();
+        let spec = RegionSpec { min_area_fraction: 0.05, ..RegionSpec::default() };
+        let ([px, py], r) = f.analyse(&spec, 700, 700, 3, true);
+        assert!((px - 175.0).abs() < 30.0 && (py - 175.0).abs() < 30.0, "peak {px},{py}");
+        assert_eq!(r.len(), 2, "{r:?}");
+        let holds = |g: &Region, x: f32, y: f32| g.x <= x && x <= g.x + g.w && g.y <= y && y <= g.y + g.h;
+        assert!(holds(&r[0], px, py) && r[0].w * r[0].h < 0.05 * 700.0 * 700.0, "{:?}", r[0]);
+        assert!(holds(&r[1], 475.0, 500.0), "{:?}", r[1]);
+        // a small region that does not hold the peak is still dropped
+        let mut speck = cam.clone();
+        speck[12 * 14 + 1] = 9.8;
+        let g = CamField::new(&speck, 14, 14, &corners, 700.0, 700.0).unwrap();
+        assert_eq!(g.analyse(&spec, 700, 700, 3, true).1.len(), 2);
     }
 }

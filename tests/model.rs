@@ -276,9 +276,8 @@ fn the_opacity_map_finds_density_painted_into_a_lung_field() {
         assert!(opacity[k] - before[k] >= 0.5, "patch at {cell:?}: logit {} -> {}", before[k], opacity[k]);
         clear_rises += usize::from(opacity[k] - before[k] >= 2.0);
         opacity_hits += usize::from(near(argmax(opacity)));
-        let exponent = r.manifest().regions.cam_exponent;
-        map_hits +=
-            usize::from(near(argmax(&xray_reader::regions::localisation_map(&after.cam, Some(opacity), exponent))));
+        let spec = &r.manifest().regions;
+        map_hits += usize::from(near(argmax(&xray_reader::regions::localisation_map(&after.cam, Some(opacity), spec))));
     }
     assert!(clear_rises >= 4, "the logit rose by 2 or more at {clear_rises} places of {}", places.len());
     assert!(opacity_hits >= 3, "the opacity map peaked at the patch {opacity_hits} times of {}", places.len());

@@ -284,17 +284,18 @@ def graft(model, heads, scale):
     return m
 
 
-def localisation_map(cam, opacity, cam_exponent=1.0):
+def localisation_map(cam, opacity, cam_exponent=1.0, lung_prior=None):
     """The reader's map for peaks and regions (src/regions.rs, localisation_map): sigmoid(opacity) times the
     CAM scaled to [0, 1] over the film and raised to cam_exponent (the manifest's regions.cam_exponent; 0, the
-    opacity map alone, since session 31: CAM_EXPONENT). This script's scores name the exponent 1 map
+    opacity map alone, since session 31: CAM_EXPONENT), times the lung prior when one is given (the manifest's
+    regions.lung_prior, since session 32: lung_prior.py). This script's scores name the exponent 1 map
     "cam_x_opacity", as they did when it was the reader's."""
     s = 1 / (1 + np.exp(-np.clip(opacity, -30, 30)))
-    if cam_exponent == 0:
-        return s
-    lo, hi = cam.min(), cam.max()
-    c = (cam - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(cam)
-    return c ** cam_exponent * s
+    if cam_exponent != 0:
+        lo, hi = cam.min(), cam.max()
+        c = (cam - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(cam)
+        s = c ** cam_exponent * s
+    return s if lung_prior is None else s * np.asarray(lung_prior, np.float32)
 
 
 def main():

@@ -1,9 +1,10 @@
 """Which map and which point of it the reader reports as a finding's peak (and follows for its regions and
 heatmap). Maps: "cam_x_opacity", the CAM scaled to [0, 1] times sigmoid(opacity) (the reader's until session
-31), and "opacity", sigmoid(opacity) alone (the manifest's regions.cam_exponent = 0, since session 31). Points:
-"argmax", the maximum of the upsampled map (the rule until session 31), and "hot_centre", the heat-weighted
-centre of the hot region holding it (src/regions.rs, hot_centre; export.hot_centre_peak). Scored on the shipped
-model with the rules opacity_head.py scores heads by:
+31), "opacity", sigmoid(opacity) alone (the manifest's regions.cam_exponent = 0, since session 31), and
+"opacity_x_lungs", that times the lung prior (the manifest's regions.lung_prior, since session 32;
+lung_prior.py). Points: "argmax", the maximum of the upsampled map (the rule until session 31), and
+"hot_centre", the heat-weighted centre of the hot region holding it (src/regions.rs, hot_centre;
+export.hot_centre_peak). Scored on the shipped model with the rules opacity_head.py scores heads by:
 - the 31 NIH expert boxes, on the films and on simulated photos of them (export.photo_view, one per photo seed
   in --photo-seeds; opacity_head.py uses 99 alone);
 - how often the peak lies near the image's edge on the 338 NIH pneumonia films (outer_band);
@@ -27,7 +28,8 @@ import export
 import opacity_head as oh
 
 RULES = {"argmax": export.argmax_peak, "hot_centre": export.hot_centre_peak}
-MAPS = {"cam_x_opacity": 1.0, "opacity": 0.0}  # name: regions.cam_exponent
+# name: (regions.cam_exponent, whether the manifest's regions.lung_prior weighs it)
+MAPS = {"cam_x_opacity": (1.0, False), "opacity": (0.0, False), "opacity_x_lungs": (0.0, True)}
 
 
 def outer_band(u, v):
@@ -47,14 +49,16 @@ def main():
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
+    with open(os.path.splitext(args.model)[0] + ".manifest.json") as f:
+        lungs = np.array(json.load(f)["regions"]["lung_prior"], np.float32)
 
     hits = {}
 
     def score(kind, g, hit):
         """Every map x rule on input g; hit(u, v) says whether a peak at normalised (u, v) is on the lesion."""
         cam, opacity = sess.run(["cam", oh.OUTPUT], {"image": data.to_input(g)[None, None]})
-        for name, exponent in MAPS.items():
-            m = oh.localisation_map(cam[0, 0], opacity[0, 0], exponent)
+        for name, (exponent, weighed) in MAPS.items():
+            m = oh.localisation_map(cam[0, 0], opacity[0, 0], exponent, lungs if weighed else None)
             for rule, peak in RULES.items():
                 hits.setdefault(kind, {}).setdefault(f"{name}/{rule}", []).append(bool(hit(*peak(m))))
 

@@ -159,6 +159,8 @@ pub struct OutputSpec {
     findings: usize,
     orientations: usize,
     embedding: usize,
+    /// The CAM grid (rows, columns) the manifest's lung prior is on, when it has one.
+    cam_grid: Option<[usize; 2]>,
 }
 
 impl OutputSpec {
@@ -168,11 +170,12 @@ impl OutputSpec {
             findings: manifest.findings.len(),
             orientations: manifest.orientation.classes_deg_clockwise.len(),
             embedding: manifest.ood.mean.len(),
+            cam_grid: manifest.regions.lung_prior_grid(),
         }
     }
 
     /// Output shapes (probabilities, cam, orientation, inverted, embedding[, opacity]) against what the manifest
-    /// declares. An opacity map has the CAM's grid.
+    /// declares. An opacity map has the CAM's grid, and so has a lung prior.
     pub fn check(&self, shapes: &[Vec<usize>]) -> Result<()> {
         let f = self.findings;
         let shape_err = |k: usize| {
@@ -194,6 +197,12 @@ impl OutputSpec {
         let cs = &shapes[1];
         if cs.len() != 4 || cs[0] != 1 || cs[1] != f || cs[2] == 0 || cs[3] == 0 {
             return shape_err(1);
+        }
+        if self.cam_grid.is_some_and(|g| g != [cs[2], cs[3]]) {
+            return Err(Error::ModelMismatch(format!(
+                "output `{}` has a {}x{} grid, the manifest's regions.lung_prior {:?}",
+                self.names[1], cs[2], cs[3], self.cam_grid
+            )));
         }
         if shapes[2] != [1, self.orientations] {
             return shape_err(2);
@@ -245,6 +254,25 @@ impl OutputSpec {
 
 #[cfg(test)]
 mod tests {
+    use super::OutputSpec;
+    use crate::error::Error;
+
+    #[test]
+    fn a_cam_off_the_lung_priors_grid_is_refused_at_load() {
+        let spec = |cam_grid| OutputSpec {
+            names: ["probabilities", "cam", "orientation", "inverted", "embedding"].map(String::from).to_vec(),
+            findings: 1,
+            orientations: 4,
+            embedding: 3,
+            cam_grid,
+        };
+        let shapes = |side: usize| vec![vec![1, 1], vec![1, 1, side, side], vec![1, 4], vec![1, 1], vec![1, 3]];
+        assert!(spec(None).check(&shapes(7)).is_ok());
+        assert!(spec(Some([7, 7])).check(&shapes(7)).is_ok());
+        let e = spec(Some([14, 14])).check(&shapes(7)).unwrap_err();
+        assert!(matches!(&e, Error::ModelMismatch(m) if m.contains("lung_prior")), "{e:?}");
+    }
+
     #[test]
     fn the_pass_put_off_to_the_second_round_is_in_tracts_declutter_under_its_name() {
         // if tract renamed it, the first round would be tract's whole declutter: still correct, not faster
