@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn the_lung_prior_weighs_the_map_cell_by_cell() {
-        // the densest cell (1, the trachea say) lies where the prior says lungs seldom are: cell 2 wins
+        // the densest cell (1, under the diaphragm say) lies where the prior says lungs seldom are: cell 2 wins
         let cam = [0.0, 4.0, 3.0, -1.0];
         let opacity = [-6.0, 3.0, 2.0, -6.0];
         let argmax = |m: &[f32]| (0..m.len()).max_by(|&a, &b| m[a].total_cmp(&m[b])).unwrap();
