@@ -147,9 +147,9 @@ pub struct RegionSpec {
     pub cam_exponent: f32,
     /// Optional (1.6.0's manifest since session 32): weights in [0, 1] on the CAM's grid, row by row from the
     /// top, for where the lungs usually lie on a film; the map is multiplied by them before the peak and the
-    /// regions are taken (`regions::localisation_map`), so places the lungs seldom reach (under the
-    /// diaphragm, an image corner, above the shoulders) stop winning the peak. The model's CAM must have this
-    /// grid. Learned without labels from the training normals (models/training/lung_prior.py; MODEL_CARD.md).
+    /// regions are taken (`regions::localisation_map`), so places the lungs do not reach (the trachea and
+    /// mediastinum, under the diaphragm, an image corner) win the peak less often. The model's CAM must have
+    /// this grid. Learned without labels from the training normals (models/training/lung_prior.py).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lung_prior: Option<Vec<Vec<f32>>>,
 }

@@ -1,7 +1,8 @@
 """Where the reader itself puts the `abnormal` finding's peak and regions, through its CLI (not the Python
 pipeline: the reader decodes, detects the film and resizes in Rust): on the 31 NIH films with expert boxes,
 whether the peak lies in a box; on the 338 NIH pneumonia films, how often the peak lies near the image's
-edge (peak_rule.outer_band) and how many positive reads come without any highlighted region.
+edge (peak_rule.outer_band) or on its midline (peak_rule.midline), and how many positive reads come without
+any highlighted region.
 
 Usage (from the repository root, after `cargo build --release`; about a minute on 2 cores):
   PYTHONPATH=models/training python models/training/cli_peaks.py --data ../shared/data
@@ -49,13 +50,14 @@ def main():
         else:
             misses.append(os.path.basename(r["path"]))
     pneumonia = [r for r in recs if r["source"] == "nih" and r["label"] == 1]
-    band, positives, without_region, refused = 0, 0, 0, 0
+    band, mid, positives, without_region, refused = 0, 0, 0, 0, 0
     for rep in read(args, [r["path"] for r in pneumonia]):
         f = abnormal(rep)
         if not rep["accepted"]:
             refused += 1
         (x, y), w, h = f["peak"], rep["image"]["width"], rep["image"]["height"]
         band += peak_rule.outer_band(x / w, y / h)
+        mid += peak_rule.midline(x / w)
         if f["positive"] and rep["accepted"]:
             positives += 1
             without_region += not f["regions"]
@@ -63,6 +65,7 @@ def main():
         "manifest": args.manifest or "bundled",
         "nih_boxes_peak_inside": hits, "nih_boxes_n": len(boxed), "nih_boxes_missed": misses,
         "nih_pneumonia_n": len(pneumonia), "nih_pneumonia_peaks_in_the_outer_band": band,
+        "nih_pneumonia_peaks_on_the_midline": mid,
         "nih_pneumonia_refused": refused, "nih_pneumonia_accepted_positive": positives,
         "nih_pneumonia_accepted_positive_without_a_region": without_region,
     }

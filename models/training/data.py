@@ -36,6 +36,16 @@ def load_records(data_dir):
     return recs
 
 
+def training_normals(recs, rng, per_source):
+    """Up to `per_source` normal training-split films of each source, drawn with `rng` (shuffled in place)."""
+    films = []
+    for source in ("kermany", "nih"):
+        normals = [r for r in recs if r["source"] == source and r["label"] == 0 and not r["val"]]
+        rng.shuffle(normals)
+        films += normals[:per_source]
+    return films
+
+
 def _imread_grey(path):
     img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if img is None:

@@ -3,8 +3,8 @@ reader multiplies into a finding's map before it looks for the peak and the regi
 `regions.lung_prior`; src/regions.rs, localisation_map).
 
 The opacity map alone (session 31) finds more lesions than with the CAM weighed in, but it also fires on
-places off the lungs: under the diaphragm, above the shoulders, an image corner (and on the trachea,
-mediastinum and hila, between the lungs, which a prior like this one cannot hold back). No lung masks come with the data, so the prior is learned without labels, from the training
+places off the lungs: the trachea and mediastinum, under the diaphragm, above the shoulders, an image
+corner. No lung masks come with the data, so the prior is learned without labels, from the training
 normals as the model sees them (data.to_input): on each, the lung fields are the dark parts of the blurred
 film (below its `DARK_PERCENTILE`th percentile) that do not touch the image's edge (the air outside the
 body does) and are not tiny, with their holes filled (a vessel, or an opacity, inside a lung). Their mean
@@ -13,9 +13,10 @@ scaled to a maximum of 1, then mapped to weights: 1 wherever it is at least `SAT
 fields, apices included, count in full: the prior only holds back places the lungs seldom reach), falling
 linearly below that to a floor of `FLOOR` where no lung ever was, so that strong evidence outside the usual
 lung fields (an unusual framing, a rotated patient) can still win. The settings were chosen
-with peak_rule.py among a few (smoothing 0-2 cells, floor 0.05-0.5, linear or saturating at 0.3-0.7): most
-did about as well on the real films; a saturation of 0.3 lost least on synthetic opacities near the film's
-top, where TB sits (models/MODEL_CARD.md, localisation, session 32).
+with peak_rule.py among a few (smoothing 0-2 cells, floor 0.05-0.5, linear or saturating at 0.15-0.7): most
+did about as well on the real films' boxes; smoothing 0.4 with a saturation of 0.3 kept the peaks off the
+midline (the trachea, mediastinum and heart, where the lungs are not) and lost little on synthetic
+opacities near the film's top, where TB sits (models/MODEL_CARD.md, localisation, session 32).
 
 Scored with models/training/peak_rule.py (maps "opacity" and "opacity_x_lungs").
 
@@ -35,7 +36,7 @@ import data
 GRID = 14  # the CAM's and the opacity map's grid
 DARK_PERCENTILE = 45
 WORK = 56  # the side the lung fields are found at
-SMOOTH = 0.7  # cells
+SMOOTH = 0.4  # cells
 SATURATION = 0.3
 FLOOR = 0.15
 
@@ -84,12 +85,7 @@ def main():
     args = ap.parse_args()
     data.configure_for_onnx(args.model)
     recs = data.load_records(args.data)
-    rng = np.random.default_rng(args.seed)
-    films = []
-    for source in ("kermany", "nih"):
-        normals = [r for r in recs if r["source"] == source and r["label"] == 0 and not r["val"]]
-        rng.shuffle(normals)
-        films += normals[: args.films]
+    films = data.training_normals(recs, np.random.default_rng(args.seed), args.films)
     p = prior(atlas([data.to_input(data.read_grey(r["path"])) for r in films]), args.smooth, args.saturation,
               args.floor)
     np.set_printoptions(precision=2, linewidth=160)

@@ -318,11 +318,7 @@ def main():
     feat = feature_session(args.model)
     recs = data.load_records(args.data)
 
-    train = []
-    for source in ("kermany", "nih"):
-        normals = [r for r in recs if r["source"] == source and r["label"] == 0 and not r["val"]]
-        rng.shuffle(normals)
-        train += normals[: args.films]
+    train = data.training_normals(recs, rng, args.films)
     pairs = samples(rng, train, (args.seed, 1), args.photo_share)
     feats = np.stack([feat.run([FEATURES], {"image": data.to_input(g)[None, None]})[0][0] for g, _, _, _ in pairs])
     targets = np.stack([y for _, y, _, _ in pairs]).astype(np.float32)

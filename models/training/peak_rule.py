@@ -7,7 +7,8 @@ lung_prior.py). Points: "argmax", the maximum of the upsampled map (the rule unt
 export.hot_centre_peak). Scored on the shipped model with the rules opacity_head.py scores heads by:
 - the 31 NIH expert boxes, on the films and on simulated photos of them (export.photo_view, one per photo seed
   in --photo-seeds; opacity_head.py uses 99 alone);
-- how often the peak lies near the image's edge on the 338 NIH pneumonia films (outer_band);
+- how often the peak lies near the image's edge (outer_band) or on its midline (midline) on the 338 NIH
+  pneumonia films;
 - synthetic opacities drawn into the validation normals (blobs, the head's training shape, and the shapes it
   never saw), originals and photographed apart, for each seed given (opacity_head.py's validation uses 7).
 
@@ -36,6 +37,12 @@ def outer_band(u, v):
     """A peak near the image's edge (outside 15-85 % of the width or 15-80 % of the height): peripheral
     disease (costophrenic angles, chest wall, apices) or off the lungs (under the diaphragm, a corner)."""
     return u < 0.15 or u > 0.85 or v < 0.15 or v > 0.8
+
+
+def midline(u):
+    """A peak on the middle 16 % of the image's width: mostly the trachea, mediastinum, heart or spine on a
+    PA or AP film (paramediastinal disease is rarer)."""
+    return 0.42 < u < 0.58
 
 
 def main():
@@ -72,13 +79,16 @@ def main():
         views += [("nih_boxes_photos", export.photo_view((s, 0, j), img), (0, H, 0, W)) for s in args.photo_seeds]
         for kind, view, (t, b, l, rt) in views:
             score(kind, view, lambda u, v: export.in_boxes(l + u * (rt - l), t + v * (b - t), bx))
-    # not a hit rate: how often the peak lies in the outer band, on every NIH pneumonia film (training ones too)
+    # not hit rates: how often the peak lies in the outer band or on the midline, on every NIH pneumonia film
+    # (training ones too)
     for r in [r for r in recs if r["source"] == "nih" and r["label"] == 1]:
         img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
         H, W = img.shape
         top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
-        score("nih_pneumonia_peaks_in_the_outer_band", img[top:bottom, left:right],
+        film = img[top:bottom, left:right]
+        score("nih_pneumonia_peaks_in_the_outer_band", film,
               lambda u, v: outer_band((left + u * (right - left)) / W, (top + v * (bottom - top)) / H))
+        score("nih_pneumonia_peaks_on_the_midline", film, lambda u, v: midline((left + u * (right - left)) / W))
     val = [r for r in recs if r["label"] == 0 and r["val"]]
     for seed in args.seeds:
         for name, offset, shapes in (("blob", 1, (oh.blob,)), ("other_shapes", 3, oh.OTHER_SHAPES)):
