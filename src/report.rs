@@ -76,7 +76,8 @@ pub struct Finding {
     /// Centre of the hot region holding the map's strongest activation (`regions::hot_centre`), in input-image
     /// pixels (after EXIF orientation).
     pub peak: [f32; 2],
-    /// Hot regions (empty unless positive), axis-aligned boxes in input-image pixels.
+    /// Hot regions (empty unless positive), axis-aligned boxes in input-image pixels: the one holding `peak`
+    /// first (a positive finding always has it), then any others, strongest first.
     pub regions: Vec<Region>,
     /// Plain-language reading of the result.
     pub wording: String,

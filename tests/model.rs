@@ -51,6 +51,13 @@ fn clear_normals_and_abnormals_land_on_the_right_side() {
         assert_eq!(f.regions.is_empty(), !want, "{name}: regions only when positive");
         let (w, h) = (r.report.image.width as f32, r.report.image.height as f32);
         assert!(f.peak[0] >= 0.0 && f.peak[0] <= w && f.peak[1] >= 0.0 && f.peak[1] <= h);
+        if let Some(g) = f.regions.first() {
+            let [x, y] = f.peak;
+            assert!(
+                g.x <= x && x <= g.x + g.w && g.y <= y && y <= g.y + g.h,
+                "{name}: the first region holds the peak"
+            );
+        }
         assert!(!r.report.film.detected, "{name} is a bare radiograph: no film should be found in it");
     }
 }

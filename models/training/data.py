@@ -146,6 +146,14 @@ def flat_border(grey, max_range=TRIM_SPEC["max_range"], min_keep=TRIM_SPEC["min_
     return t, b, l, r
 
 
+def read_with_frame(path):
+    """(the file as read, grey, uncut; (top, bottom, left, right) of the part the reader keeps of it: inside
+    its flat padding when trimming is configured, else all of it), for scoring peaks in the file's pixels."""
+    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    h, w = img.shape
+    return img, (flat_border(img) if TRIM else (0, h, 0, w))
+
+
 def configure(config):
     """Match the preprocessing to a checkpoint's config.json (train.py --clahe, --trim)."""
     global CLAHE, TRIM

@@ -239,13 +239,11 @@ def cam_peak(cam):
 
 
 def localisation(run, recs):
-    import cv2
     boxed = [r for r in recs if r["bbox"]]
     hits, base_centre, base_ul, rows = [], [], [], []
     for r in boxed:
-        img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        img, (top, bottom, left, right) = data.read_with_frame(r["path"])
         H, W = img.shape
-        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
         out = run([data.to_input(img[top:bottom, left:right], SIZE)])
         u, v = cam_peak(out["cam"][0, 0])
         # the peak in the whole file's pixels, as normalised (u, v) of it

@@ -310,7 +310,12 @@ def main():
     ap.add_argument("--heads", type=int, default=HEADS,
                     help="heads trained (seeds --seed, --seed + 1, ...) and grafted as one, giving their mean logit")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--train-shapes", default="blob",
+                    help="comma-separated lesion shapes drawn into the training films in turn: blob (the default) "
+                         "and any of " + ", ".join(f.__name__ for f in OTHER_SHAPES))
     args = ap.parse_args()
+    shapes = {f.__name__: f for f in (blob, *OTHER_SHAPES)}
+    train_shapes = tuple(shapes[n] for n in args.train_shapes.split(","))
     torch.set_num_threads(2)
     t0 = time.time()
     rng = np.random.default_rng(args.seed)
@@ -319,7 +324,7 @@ def main():
     recs = data.load_records(args.data)
 
     train = data.training_normals(recs, rng, args.films)
-    pairs = samples(rng, train, (args.seed, 1), args.photo_share)
+    pairs = samples(rng, train, (args.seed, 1), args.photo_share, train_shapes)
     feats = np.stack([feat.run([FEATURES], {"image": data.to_input(g)[None, None]})[0][0] for g, _, _, _ in pairs])
     targets = np.stack([y for _, y, _, _ in pairs]).astype(np.float32)
     print(f"{len(pairs)} training inputs from {len(train)} normal films, {time.time() - t0:.0f} s", flush=True)
@@ -380,9 +385,8 @@ def main():
     photo_boxes = {"cam": [], "opacity": [], "cam_x_opacity": []}
     boxes_each, photo_boxes_each = [[] for _ in heads], [[] for _ in heads]
     for j, r in enumerate([r for r in recs if r["bbox"]]):
-        img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        img, (top, bottom, left, right) = data.read_with_frame(r["path"])
         H, W = img.shape
-        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
         bx = export.parse_boxes(r["bbox"])
         views = ((boxes, boxes_each, img[top:bottom, left:right], (top, bottom, left, right)),
                  (photo_boxes, photo_boxes_each, export.photo_view((99, 0, j), img), (0, H, 0, W)))
@@ -402,7 +406,7 @@ def main():
     result = {
         "features": FEATURES, "hidden": args.hidden, "films_per_source": args.films, "training_inputs": len(pairs),
         "epochs": args.epochs, "seed": args.seed, "heads": args.heads,
-        "photo_share": args.photo_share,
+        "photo_share": args.photo_share, "train_shapes": args.train_shapes,
         "synthetic_validation_peak_on_blob": {k: float(np.mean(v)) for k, v in synthetic.items()},
         "synthetic_validation_n": len(synthetic["cam"]),
         "synthetic_validation_originals": {k: float(np.mean(np.array(v)[~photographed])) for k, v in synthetic.items()},

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -71,9 +70,8 @@ def main():
 
     recs = data.load_records(args.data)
     for j, r in enumerate([r for r in recs if r["bbox"]]):
-        img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        img, (top, bottom, left, right) = data.read_with_frame(r["path"])
         H, W = img.shape
-        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
         bx = export.parse_boxes(r["bbox"])
         views = [("nih_boxes", img[top:bottom, left:right], (top, bottom, left, right))]
         views += [("nih_boxes_photos", export.photo_view((s, 0, j), img), (0, H, 0, W)) for s in args.photo_seeds]
@@ -82,9 +80,8 @@ def main():
     # not hit rates: how often the peak lies in the outer band or on the midline, on every NIH pneumonia film
     # (training ones too)
     for r in [r for r in recs if r["source"] == "nih" and r["label"] == 1]:
-        img = cv2.imread(r["path"], cv2.IMREAD_GRAYSCALE)
+        img, (top, bottom, left, right) = data.read_with_frame(r["path"])
         H, W = img.shape
-        top, bottom, left, right = data.flat_border(img) if data.TRIM else (0, H, 0, W)
         film = img[top:bottom, left:right]
         score("nih_pneumonia_peaks_in_the_outer_band", film,
               lambda u, v: outer_band((left + u * (right - left)) / W, (top + v * (bottom - top)) / H))
