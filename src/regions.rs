@@ -27,19 +27,17 @@ fn min_max(values: impl IntoIterator<Item = f32>) -> (f32, f32) {
 /// has one on the CAM's grid (since session 32): the opacity map also fires on normal anatomy outside the
 /// lungs. `models/training/opacity_head.py` computes the same map.
 pub fn localisation_map(cam: &[f32], opacity: Option<&[f32]>, spec: &RegionSpec) -> Vec<f32> {
+    let sigmoid = |o: f32| 1.0 / (1.0 + (-o.clamp(-30.0, 30.0)).exp());
+    let exponent = spec.cam_exponent;
     let mut map = match opacity.filter(|o| o.len() == cam.len()) {
         None => cam.to_vec(),
+        Some(opacity) if exponent == 0.0 || !exponent.is_finite() => opacity.iter().map(|&o| sigmoid(o)).collect(),
         Some(opacity) => {
-            let sigmoid = |o: f32| 1.0 / (1.0 + (-o.clamp(-30.0, 30.0)).exp());
-            let exponent = spec.cam_exponent;
             let (lo, hi) = min_max(cam.iter().copied());
             let span = hi - lo;
             cam.iter()
                 .zip(opacity)
                 .map(|(&c, &o)| {
-                    if exponent == 0.0 || !exponent.is_finite() {
-                        return sigmoid(o);
-                    }
                     let c = if span > 1e-6 { (c - lo) / span } else { 0.0 };
                     c.powf(exponent) * sigmoid(o)
                 })

@@ -11,22 +11,16 @@ Usage (from the repository root, after `cargo build --release`; about a minute o
 import argparse
 import json
 import os
-import subprocess
 
 import data
+import evaluate_cli
 import export
 import peak_rule
 
 
 def read(args, paths):
-    cmd = [args.bin, "read", "--json", "--jobs", "2"]
-    if args.manifest:
-        cmd += ["--model", args.model, "--manifest", args.manifest]
-    out = subprocess.run(cmd + paths, capture_output=True, text=True)
-    reports = [json.loads(line) for line in out.stdout.splitlines()]
-    if len(reports) != len(paths):
-        raise SystemExit(f"the reader answered {len(reports)} of {len(paths)} files: {out.stderr[-2000:]}")
-    return reports
+    extra = ["--model", args.model, "--manifest", args.manifest] if args.manifest else []
+    return evaluate_cli.read_reports(args.bin, paths, 2, extra)
 
 
 def abnormal(report):

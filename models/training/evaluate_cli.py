@@ -31,6 +31,16 @@ import photo_sim_fourth
 VIEWS = ("original", "photo", "photo_alt", "photo_third", "photo_fourth")
 
 
+def read_reports(binary, paths, jobs, extra=()):
+    """`xray-reader read --json` over the files, in one run: one report per file, in order."""
+    out = subprocess.run([binary, "read", "--json", "--jobs", str(jobs), *extra, *paths], capture_output=True,
+                         text=True)
+    reports = [json.loads(line) for line in out.stdout.splitlines()]
+    if len(reports) != len(paths):
+        raise SystemExit(f"the reader answered {len(reports)} of {len(paths)} files: {out.stderr[-2000:]}")
+    return reports
+
+
 def accepted(line):
     """A read's verdict; a file the reader could not read at all (an error line) counts as refused."""
     return line.get("accepted", False)
@@ -203,10 +213,7 @@ def main():
         files, meta, drawn, tmp = make_images(args, views)
     n_films = sum(v == "original" for v, _, _ in meta)
     model = ["--model", args.model] if args.model else []
-    out = subprocess.run([args.bin, "read", "--json", "--jobs", str(args.jobs)] + model + files, capture_output=True,
-                         text=True)
-    lines = [json.loads(l) for l in out.stdout.splitlines()]
-    assert len(lines) == len(files), out.stderr
+    lines = read_reports(args.bin, files, args.jobs, model)
     res = {"n_validation_films": n_films, "command": "python models/training/evaluate_cli.py", "per_source": {}}
     for view in views:
         for source in ("kermany", "nih"):

@@ -60,13 +60,16 @@ def main():
 
     hits = {}
 
-    def score(kind, g, hit):
-        """Every map x rule on input g; hit(u, v) says whether a peak at normalised (u, v) is on the lesion."""
+    def score(g, checks):
+        """Every map x rule on input g, one forward pass; checks maps each set's name to hit(u, v), whether a
+        peak at normalised (u, v) counts for it (is on the lesion, say)."""
         cam, opacity = sess.run(["cam", oh.OUTPUT], {"image": data.to_input(g)[None, None]})
         for name, (exponent, weighed) in MAPS.items():
             m = oh.localisation_map(cam[0, 0], opacity[0, 0], exponent, lungs if weighed else None)
             for rule, peak in RULES.items():
-                hits.setdefault(kind, {}).setdefault(f"{name}/{rule}", []).append(bool(hit(*peak(m))))
+                u, v = peak(m)
+                for kind, hit in checks.items():
+                    hits.setdefault(kind, {}).setdefault(f"{name}/{rule}", []).append(bool(hit(u, v)))
 
     recs = data.load_records(args.data)
     for j, r in enumerate([r for r in recs if r["bbox"]]):
@@ -76,16 +79,18 @@ def main():
         views = [("nih_boxes", img[top:bottom, left:right], (top, bottom, left, right))]
         views += [("nih_boxes_photos", export.photo_view((s, 0, j), img), (0, H, 0, W)) for s in args.photo_seeds]
         for kind, view, (t, b, l, rt) in views:
-            score(kind, view, lambda u, v: export.in_boxes(l + u * (rt - l), t + v * (b - t), bx))
+            score(view, {kind: lambda u, v: export.in_boxes(l + u * (rt - l), t + v * (b - t), bx)})
     # not hit rates: how often the peak lies in the outer band or on the midline, on every NIH pneumonia film
     # (training ones too)
     for r in [r for r in recs if r["source"] == "nih" and r["label"] == 1]:
         img, (top, bottom, left, right) = data.read_with_frame(r["path"])
         H, W = img.shape
         film = img[top:bottom, left:right]
-        score("nih_pneumonia_peaks_in_the_outer_band", film,
-              lambda u, v: outer_band((left + u * (right - left)) / W, (top + v * (bottom - top)) / H))
-        score("nih_pneumonia_peaks_on_the_midline", film, lambda u, v: midline((left + u * (right - left)) / W))
+        score(film, {
+            "nih_pneumonia_peaks_in_the_outer_band":
+                lambda u, v: outer_band((left + u * (right - left)) / W, (top + v * (bottom - top)) / H),
+            "nih_pneumonia_peaks_on_the_midline": lambda u, v: midline((left + u * (right - left)) / W),
+        })
     val = [r for r in recs if r["label"] == 0 and r["val"]]
     for seed in args.seeds:
         for name, offset, shapes in (("blob", 1, (oh.blob,)), ("other_shapes", 3, oh.OTHER_SHAPES)):
@@ -93,8 +98,8 @@ def main():
             for g, y, photo, _ in oh.samples(rng, val, (seed, offset + 1), shapes=shapes):
                 if y.max() == 0:
                     continue
-                score(f"{name}_{'photos' if photo else 'originals'}_seed{seed}", g,
-                      lambda u, v: y[min(int(v * 14), 13), min(int(u * 14), 13)] >= 0.5)
+                score(g, {f"{name}_{'photos' if photo else 'originals'}_seed{seed}":
+                          lambda u, v: y[min(int(v * 14), 13), min(int(u * 14), 13)] >= 0.5})
     out = {kind: {"n": len(next(iter(d.values()))), **{k: int(np.sum(h)) for k, h in d.items()}}
            for kind, d in hits.items()}
     print(json.dumps(out, indent=1))
