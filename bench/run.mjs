@@ -7,14 +7,11 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { launch, startServer } from "../tests/e2e/harness.mjs";
 import { brotliOptions } from "../scripts/compress.mjs";
-import { ROOT, stageBenchSite } from "./site.mjs";
+import { ROOT, ortFiles, stageBenchSite } from "./site.mjs";
 
 const OUT = path.join(ROOT, "target/bench");
 const RUNS = Number(process.env.RUNS || 30);
-const ORT = path.join(ROOT, "node_modules/onnxruntime-web/dist");
-const ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"];
-
-const SITE = stageBenchSite({ extra: ORT_FILES.map((f) => [path.join(ORT, f), `bench/ort/${f}`]) });
+const SITE = stageBenchSite({ extra: ortFiles() });
 fs.mkdirSync(OUT, { recursive: true });
 
 const gz = (p) => zlib.gzipSync(fs.readFileSync(p), { level: 9 }).length;
@@ -60,9 +57,9 @@ server.stop();
 if (bench.error || bench.oneThread.error) throw new Error(JSON.stringify(bench));
 
 const sizes = JSON.parse(fs.readFileSync(path.join(ROOT, "target/site/sizes.json"), "utf8"));
-const ortGzip = ORT_FILES.reduce((a, f) => a + gz(path.join(ORT, f)), 0);
+const ortGzip = ortFiles().reduce((a, [f]) => a + gz(f), 0);
 const modelGzip = sizes["models/xray-reader.onnx"].gzip;
-const ortBr = ORT_FILES.reduce((a, f) => a + br(path.join(ORT, f)), 0);
+const ortBr = ortFiles().reduce((a, [f]) => a + br(f), 0);
 const modelBr = sizes["models/xray-reader.onnx"].br;
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const results = {

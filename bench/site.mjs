@@ -19,3 +19,9 @@ export function stageBenchSite({ from = path.join(ROOT, "target/site"), extra = 
   }
   return site;
 }
+
+/** onnxruntime-web's files for the benchmark site (`extra` of stageBenchSite): its wasm backend, from npm. */
+export function ortFiles() {
+  const ort = path.join(ROOT, "node_modules/onnxruntime-web/dist");
+  return ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"].map((f) => [path.join(ort, f), `bench/ort/${f}`]);
+}

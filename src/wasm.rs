@@ -95,6 +95,31 @@ pub fn start() {
     }));
 }
 
+/// The threaded experiment (`threads` feature; scripts/build-threads.sh, timed by bench/model.mjs, not loaded by
+/// the page): `initThreadPool(n)` starts `n` Web Workers sharing this instance's memory as rayon's global pool.
+/// Only a cross-origin isolated page can (SharedArrayBuffer).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Hand tract's matrix products and depthwise convolutions to the pool `initThreadPool` started (call it once
+/// that promise has resolved); returns how many threads the pool has.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = useThreadPool)]
+pub fn use_thread_pool() -> usize {
+    use tract_linalg::multithread::{Executor, set_default_executor};
+    set_default_executor(Executor::RayonGlobal);
+    rayon::current_num_threads()
+}
+
+/// Benchmarks only: tract's thresholds for splitting an op over the pool (matrix panels, elements; tract's
+/// defaults are 64 and 32768).
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = __setThreadingThresholds)]
+pub fn set_threading_thresholds(panels: usize, elements: usize) {
+    tract_linalg::multithread::set_threading_panel_threshold(panels);
+    tract_linalg::multithread::set_threading_element_threshold(elements);
+}
+
 /// Deliberately panic (and so trap). Exists only so tests can prove that the host survives a panic.
 #[wasm_bindgen(js_name = __panicForTest)]
 pub fn panic_for_test() {

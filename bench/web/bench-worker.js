@@ -9,13 +9,24 @@ self.onmessage = async (event) => {
   // the page's choice of wasm build (relaxed SIMD where the browser has it) unless told which
   const build = event.data.build || globalThis.xrayWasmBuild;
   try {
-    const { default: init, Reader } = await import(`../${build}/xray_reader.js`);
+    const glue = await import(`../${build}/xray_reader.js`);
+    const { default: init, Reader } = glue;
     const bytes = async (u) => new Uint8Array(await (await fetch(new URL(u, import.meta.url))).arrayBuffer());
     const [onnx, manifest] = await Promise.all([bytes("../models/xray-reader.onnx"), bytes("../models/xray-reader.manifest.json")]);
 
     let t = performance.now();
     const wasm = await init({ module_or_path: new URL(`../${build}/xray_reader_bg.wasm`, import.meta.url) });
     const wasmInit = performance.now() - t;
+    // the threaded experiment (scripts/build-threads.sh): a pool of `threads` workers, optionally with tract's
+    // thresholds for splitting an op ([matrix panels, elements])
+    let tractThreads = 1, threadPoolStart = null;
+    if (glue.initThreadPool && threads > 1) {
+      t = performance.now();
+      await glue.initThreadPool(threads);
+      tractThreads = glue.useThreadPool();
+      threadPoolStart = performance.now() - t;
+      if (event.data.thresholds) glue.__setThreadingThresholds(...event.data.thresholds);
+    }
     t = performance.now();
     const reader = Reader.fromBytes(onnx, manifest);
     const tractLoad = performance.now() - t;
@@ -86,7 +97,7 @@ self.onmessage = async (event) => {
       }
     }
     self.postMessage({
-      build, threads, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
+      build, threads, tractThreads, threadPoolStart, thresholds: event.data.thresholds || null, runs, wasmInit, tractLoad, loadTimings, ortLoad, pTract, pOrt,
       tractMedian: median(tract), ortMedian: median(onnxruntime), tract, onnxruntime,
       tractWasmMemory: wasm.memory.buffer.byteLength, webgpu: gpu, profile,
     });

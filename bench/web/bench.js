@@ -7,7 +7,7 @@ const RUNS = Number(params.get("runs") || 30);
 const out = document.getElementById("out");
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
-function modelStep(threads, webgpu = false, build = undefined) {
+function modelStep(threads, webgpu = false, build = undefined, thresholds = undefined) {
   return new Promise((resolve) => {
     const w = new Worker(new URL("bench-worker.js", import.meta.url), { type: "module" });
     w.onmessage = (e) => {
@@ -15,7 +15,7 @@ function modelStep(threads, webgpu = false, build = undefined) {
       resolve(e.data);
     };
     w.onerror = (e) => resolve({ error: e.message });
-    w.postMessage({ threads, runs: RUNS, warmup: 3, webgpu, build });
+    w.postMessage({ threads, runs: RUNS, warmup: 3, webgpu, build, thresholds });
   });
 }
 
@@ -74,6 +74,22 @@ async function main() {
     // bench.html?only=photo: just the 12 MP photo on the CPU engine, for quick before/after timings
     // (&input=film: the 512 px film file instead; bench/read.mjs runs either)
     results.endToEnd = await endToEnd("cpu", RUNS, params.get("input") || "photo");
+    window.__bench = results;
+    out.textContent = JSON.stringify(results, null, 2);
+    return;
+  }
+  if (params.get("only") === "model") {
+    // bench.html?only=model: the model step alone (bench/model.mjs), 1 thread, then on all cores: this project's
+    // single-thread build beside onnxruntime-web's threads, and with &threaded=64,256 the threaded experiment
+    // (target/site/pkg-threads/, scripts/build-threads.sh) at each of those panel thresholds (tract's default 64)
+    results.oneThread = await modelStep(1);
+    const cores = navigator.hardwareConcurrency;
+    if (crossOriginIsolated && cores > 1) {
+      results.multiThread = await modelStep(cores);
+      const thresholds = (params.get("threaded") || "").split(",").filter(Boolean).map(Number);
+      results.threaded = [];
+      for (const p of thresholds) results.threaded.push(await modelStep(cores, false, "pkg-threads", [p, p * 512]));
+    }
     window.__bench = results;
     out.textContent = JSON.stringify(results, null, 2);
     return;

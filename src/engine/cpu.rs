@@ -69,13 +69,33 @@ impl CpuEngine {
     }
 }
 
+/// The threaded wasm experiment (`threads`), once its pool has started (`useThreadPool`): the model runs on
+/// one of the pool's threads, so that the thread running it takes its share of every split op and the others
+/// join in, instead of this thread waiting while the pool works (fewer threads than cores then compute, and
+/// every op pays for waking the pool from outside it). Elsewhere it just runs `f`.
+#[cfg(all(target_arch = "wasm32", feature = "threads"))]
+fn in_thread_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tract_linalg::multithread::{Executor, current_tract_executor};
+    match current_tract_executor() {
+        Executor::RayonGlobal => rayon::scope(|_| f()),
+        _ => f(),
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", feature = "threads")))]
+fn in_thread_pool<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 impl Engine for CpuEngine {
     fn name(&self) -> &'static str {
         "cpu"
     }
 
     fn infer(&self, input: &[f32]) -> Result<RawOutputs> {
-        let out = self.plan.run(tvec!(self.tensor(input)?.into())).map_err(|e| Error::Inference(format!("{e:#}")))?;
+        let input = self.tensor(input)?;
+        let out =
+            in_thread_pool(|| self.plan.run(tvec!(input.into()))).map_err(|e| Error::Inference(format!("{e:#}")))?;
         let outputs = (0..self.spec.names.len())
             .map(|k| {
                 let t = out[k]
