@@ -8,7 +8,8 @@
 # make the memory shared for wasm32-unknown-unknown by itself, so the link arguments below do; they go to the
 # final crate only (after `--`), so changing them does not rebuild the dependencies. Its own target directory:
 # other flags and another std, which must not evict the site's compiled crates. About 20 min the first time on
-# 2 cores, then 4 min; wasm-opt is skipped (its -Oz made no difference to the speed measured here).
+# 2 cores, then 4 min. wasm-opt is skipped (4 more minutes): session 33's timings in BENCHMARKS.md were taken
+# without it, and its size there (after -Oz) by an earlier build-web.sh that made this build too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f target/site/index.html ] || { echo "build the site first: scripts/build-web.sh" >&2; exit 1; }
